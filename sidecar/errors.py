@@ -1,0 +1,148 @@
+"""One error family for the whole runtime, in the shapes daprd uses.
+
+Every failure a caller can see is a ``DaprError``: its ``code`` is daprd's ``errorCode``
+(``ERR_STATE_GET``, ...), ``http_status`` the status daprd's HTTP API answers with and
+``grpc_status`` the status its gRPC API answers with. The HTTP body is
+``{"errorCode": code, "message": message}``, which is what the dapr SDK parses into
+``DaprHttpError`` / ``DaprInternalError``.
+
+    DaprError
+    ├── ComponentConfigError      start-up: a component file is wrong (names file and field)
+    ├── MalformedRequest          400 ERR_MALFORMED_REQUEST
+    ├── StateStoreNotConfigured   500 ERR_STATE_STORES_NOT_CONFIGURED
+    ├── StateStoreNotFound        400 ERR_STATE_STORE_NOT_FOUND
+    ├── StateGetError             500 ERR_STATE_GET
+    ├── StateSaveError            500 ERR_STATE_SAVE
+    ├── StateDeleteError          500 ERR_STATE_DELETE
+    ├── StateTransactionError     500 ERR_STATE_TRANSACTION
+    ├── ETagMismatch              409 (gRPC ABORTED)
+    ├── ETagInvalid               400 (gRPC INVALID_ARGUMENT)
+    ├── SecretStoreNotConfigured  500 ERR_SECRET_STORES_NOT_CONFIGURED
+    ├── SecretStoreNotFound       401 ERR_SECRET_STORE_NOT_FOUND
+    ├── SecretGetError            500 ERR_SECRET_GET
+    ├── BindingNotFound           404 ERR_INVOKE_OUTPUT_BINDING
+    ├── BindingInvokeError        500 ERR_INVOKE_OUTPUT_BINDING
+    ├── DirectInvokeError         500 ERR_DIRECT_INVOKE
+    └── AppNotFound               500 ERR_DIRECT_INVOKE (no such app id registered)
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+import grpc
+
+__all__ = [
+    "AppNotFound",
+    "BindingInvokeError",
+    "BindingNotFound",
+    "ComponentConfigError",
+    "DaprError",
+    "DirectInvokeError",
+    "ETagInvalid",
+    "ETagMismatch",
+    "MalformedRequest",
+    "SecretGetError",
+    "SecretStoreNotConfigured",
+    "SecretStoreNotFound",
+    "StateDeleteError",
+    "StateGetError",
+    "StateSaveError",
+    "StateStoreNotConfigured",
+    "StateStoreNotFound",
+    "StateTransactionError",
+]
+
+
+class DaprError(Exception):
+    """Base of every error the runtime reports; subclasses only set the class attributes."""
+
+    code: str = "ERR_INTERNAL"
+    http_status: int = HTTPStatus.INTERNAL_SERVER_ERROR
+    grpc_status: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_json(self) -> dict[str, str]:
+        """The body daprd sends: ``{"errorCode": ..., "message": ...}``."""
+        return {"errorCode": self.code, "message": self.message}
+
+
+class ComponentConfigError(DaprError):
+    code = "ERR_COMPONENT_CONFIG"
+
+
+class MalformedRequest(DaprError):
+    code, http_status, grpc_status = (
+        "ERR_MALFORMED_REQUEST", HTTPStatus.BAD_REQUEST, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+class StateStoreNotConfigured(DaprError):
+    code, grpc_status = "ERR_STATE_STORES_NOT_CONFIGURED", grpc.StatusCode.FAILED_PRECONDITION
+
+
+class StateStoreNotFound(DaprError):
+    code, http_status, grpc_status = (
+        "ERR_STATE_STORE_NOT_FOUND", HTTPStatus.BAD_REQUEST, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+class StateGetError(DaprError):
+    code = "ERR_STATE_GET"
+
+
+class StateSaveError(DaprError):
+    code = "ERR_STATE_SAVE"
+
+
+class StateDeleteError(DaprError):
+    code = "ERR_STATE_DELETE"
+
+
+class StateTransactionError(DaprError):
+    code = "ERR_STATE_TRANSACTION"
+
+
+class ETagMismatch(DaprError):
+    """The stored etag differs from the one given (first-write or optimistic concurrency)."""
+
+    code, http_status, grpc_status = (
+        "ERR_STATE_SAVE", HTTPStatus.CONFLICT, grpc.StatusCode.ABORTED)
+
+
+class ETagInvalid(DaprError):
+    """The etag given cannot be one this store produced."""
+
+    code, http_status, grpc_status = (
+        "ERR_STATE_SAVE", HTTPStatus.BAD_REQUEST, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+class SecretStoreNotConfigured(DaprError):
+    code, grpc_status = "ERR_SECRET_STORES_NOT_CONFIGURED", grpc.StatusCode.FAILED_PRECONDITION
+
+
+class SecretStoreNotFound(DaprError):
+    code, http_status, grpc_status = (
+        "ERR_SECRET_STORE_NOT_FOUND", HTTPStatus.UNAUTHORIZED, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+class SecretGetError(DaprError):
+    code = "ERR_SECRET_GET"
+
+
+class BindingNotFound(DaprError):
+    code, http_status, grpc_status = (
+        "ERR_INVOKE_OUTPUT_BINDING", HTTPStatus.NOT_FOUND, grpc.StatusCode.NOT_FOUND)
+
+
+class BindingInvokeError(DaprError):
+    code = "ERR_INVOKE_OUTPUT_BINDING"
+
+
+class DirectInvokeError(DaprError):
+    code = "ERR_DIRECT_INVOKE"
+
+
+class AppNotFound(DirectInvokeError):
+    pass
