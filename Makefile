@@ -1,0 +1,31 @@
+# The two commands a newcomer needs:  make run   (whole stack, embedded defaults)
+#                                     make test  (whole test suite)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PROFILE ?= embedded
+
+.PHONY: run test install bench render clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) -m launcher --profile $(PROFILE)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m bench
+
+render: install
+	$(PY) -m deploy render --target local --out .
+
+clean:
+	rm -rf $(VENV) .data test-artifacts
