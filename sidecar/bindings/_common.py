@@ -22,15 +22,18 @@ import grpc
 from ..errors import BindingInvokeError, ComponentConfigError
 
 __all__ = [
+    "BindingItemNotFound",
     "BindingRequestError",
     "check_operation",
     "format_go_duration",
     "format_rfc3339_nano",
     "go_json_dumps",
+    "go_unquote",
     "is_truthy",
     "metadata_duration",
     "metadata_int",
     "parse_go_duration",
+    "try_base64",
     "utc_from_ns",
 ]
 
@@ -179,3 +182,36 @@ def metadata_duration(component: str, key: str, value: str | None) -> float:
         raise ComponentConfigError(
             f"component {component!r}: metadata {key!r} must be a duration such as '12s' or "
             f"'1m30s' (or whole seconds), got {value!r}") from None
+
+
+class BindingItemNotFound(BindingInvokeError):
+    """The file or object the request names does not exist: a 404 (daprd says 500)."""
+
+    http_status = HTTPStatus.NOT_FOUND
+    grpc_status = grpc.StatusCode.NOT_FOUND
+
+
+def go_unquote(data: bytes) -> bytes:
+    """Go's ``strconv.Unquote`` as daprd's localstorage applies it to request data.
+
+    daprd's HTTP API hands a binding the JSON encoding of ``data``, so a JSON string arrives
+    with its quotes; a double-quoted body is decoded as a JSON string, a back-quoted one taken
+    raw. Anything else (including bytes that are not text) comes back unchanged.
+    """
+    if len(data) >= 2 and data[:1] == data[-1:] == b'"':
+        try:
+            value = json.loads(data)
+        except ValueError:
+            return data
+        return value.encode("utf-8") if isinstance(value, str) else data
+    if len(data) >= 2 and data[:1] == data[-1:] == b"`" and b"`" not in data[1:-1]:
+        return data[1:-1].replace(b"\r", b"")
+    return data
+
+
+def try_base64(data: bytes) -> bytes | None:
+    """Go's ``base64.StdEncoding.DecodeString``: padded standard alphabet, CR/LF ignored."""
+    try:
+        return base64.b64decode(data.replace(b"\r", b"").replace(b"\n", b""), validate=True)
+    except ValueError:
+        return None
