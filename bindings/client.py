@@ -1,0 +1,155 @@
+"""The process-wide ``DaprClient``, created lazily and never waited on for long.
+
+Why lazily, in a background thread: ``functions-framework`` imports the function module in the
+gunicorn master *before* forking workers, and gRPC channels and threads do not survive a fork.
+``DaprClient()`` also blocks until the sidecar's health endpoint answers (up to
+``DAPR_HEALTH_TIMEOUT``, 60 s by default). A request must never wait that long, so callers wait
+at most their own budget, measured from when creation began, and get ``SidecarUnavailable``
+otherwise; creation goes on in the background and later requests find the client ready.
+
+``deadline(seconds)`` bounds every gRPC call made inside it (the SDK's state and binding
+methods take no timeout argument), through a channel interceptor reading a context variable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import namedtuple
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import grpc
+from dapr.clients import DaprClient
+
+from . import settings
+
+__all__ = ["SidecarUnavailable", "deadline", "get_client", "has_component", "reset"]
+
+log = logging.getLogger(__name__)
+
+#: Absolute ``time.monotonic()`` by which gRPC calls in this context must finish, or None.
+_deadline: ContextVar[float | None] = ContextVar("dapr_call_deadline", default=None)
+#: How long a failed component lookup is remembered before asking the sidecar again.
+_METADATA_RETRY_SECONDS = 30.0
+
+
+class SidecarUnavailable(RuntimeError):
+    """The Dapr sidecar did not answer within the caller's budget."""
+
+
+class _CallDetails(namedtuple("_CallDetails", ["method", "timeout", "metadata", "credentials",
+                                               "wait_for_ready", "compression"]),
+                   grpc.ClientCallDetails):
+    pass
+
+
+class _DeadlineInterceptor(grpc.UnaryUnaryClientInterceptor):
+    """Gives each unary call the time left until the context's deadline, if one is set."""
+
+    def intercept_unary_unary(self, continuation: Callable[..., Any],
+                              client_call_details: grpc.ClientCallDetails,
+                              request: Any) -> Any:
+        end = _deadline.get()
+        if end is None:
+            return continuation(client_call_details, request)
+        remaining = max(end - time.monotonic(), 0.001)
+        if client_call_details.timeout is not None:
+            remaining = min(remaining, client_call_details.timeout)
+        details = _CallDetails(
+            client_call_details.method, remaining, client_call_details.metadata,
+            client_call_details.credentials, getattr(client_call_details, "wait_for_ready", None),
+            getattr(client_call_details, "compression", None))
+        return continuation(details, request)
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Every gRPC call to the sidecar inside the block ends within ``seconds`` from now."""
+    end = time.monotonic() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(end if outer is None else min(end, outer))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+class _Holder:
+    """One client per process and the state of its creation."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.client: DaprClient | None = None
+        self.started: float | None = None
+        self.components: frozenset[str] | None = None
+        self.components_checked = 0.0
+
+    def create(self) -> None:
+        try:
+            client = DaprClient(interceptors=[_DeadlineInterceptor()])
+        except Exception as err:  # the SDK raises TimeoutError, DaprInternalError, grpc errors
+            log.warning("Dapr sidecar not reachable, will retry on the next request: %s", err)
+            with self.lock:
+                self.started = None
+            return
+        with self.lock:
+            self.client = client
+        self.ready.set()
+
+
+_holder = _Holder()
+
+
+def get_client(wait: float | None = None) -> DaprClient:
+    """The shared client; SidecarUnavailable if it is not ready ``wait`` s (default
+    SIDECAR_WAIT_SECONDS) after its creation began."""
+    wait = settings.get().sidecar_wait_seconds if wait is None else wait
+    holder = _holder
+    with holder.lock:
+        if holder.client is not None:
+            return holder.client
+        if holder.started is None:
+            holder.started = time.monotonic()
+            threading.Thread(target=holder.create, name="dapr-client", daemon=True).start()
+        remaining = holder.started + wait - time.monotonic()
+    if holder.ready.wait(max(remaining, 0.0)) and holder.client is not None:
+        return holder.client
+    raise SidecarUnavailable("the Dapr sidecar is not answering yet")
+
+
+def has_component(name: str) -> bool:
+    """Whether the sidecar has a component called ``name``; asked once, then cached.
+
+    A failed lookup counts as "no" and is retried after a while, so a sidecar that starts late
+    is noticed without asking on every request.
+    """
+    holder = _holder
+    now = time.monotonic()
+    if holder.components is not None:
+        return name in holder.components
+    if now - holder.components_checked < _METADATA_RETRY_SECONDS:
+        return False
+    holder.components_checked = now
+    try:
+        with deadline(settings.get().state_timeout_seconds):
+            metadata = get_client().get_metadata()
+    except Exception as err:  # any failure means "not known to exist": skip, do not fail
+        log.warning("could not list the sidecar's components: %s", err)
+        return False
+    holder.components = frozenset(c.name for c in metadata.registered_components)
+    return name in holder.components
+
+
+def reset() -> None:
+    """Forget the client and the component list (after a fork, and between tests)."""
+    global _holder
+    _holder = _Holder()
+
+
+os.register_at_fork(after_in_child=reset)

@@ -1,0 +1,117 @@
+"""Per-client fixed-window rate limit, kept in the Dapr state store.
+
+Each client's item (key = its address) holds its current window, how many requests it made in
+that window and the time of its last admitted request. Admission is a read-modify-write made
+safe by optimistic concurrency: the write carries the etag read (or, for a new key, uses
+first-write concurrency so it succeeds only if the key is still absent). A write that loses the
+race comes back ABORTED and is retried with a fresh read, so under any number of concurrent
+requests from one client exactly RATE_LIMIT_REQUESTS are admitted per window.
+
+A state store that is down or slow must not take the functions down: every call to it is
+bounded by STATE_TIMEOUT_SECONDS and any failure other than a lost race admits the request
+(fail open) and is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+
+import flask
+import grpc
+from dapr.clients import DaprClient
+from dapr.clients.grpc._state import Concurrency, StateOptions
+
+from . import settings
+from .client import deadline, get_client
+from .errors import TooManyRequests
+from .inputs import client_address
+
+__all__ = ["Decision", "decide", "enforce"]
+
+log = logging.getLogger(__name__)
+
+#: Lost races tolerated before giving up; each lost race means another request was admitted,
+#: so this only runs out with more concurrent requests from one client than this.
+_MAX_ATTEMPTS = 64
+_FIRST_WRITE = StateOptions(concurrency=Concurrency.first_write)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    #: Seconds until the client's window ends (0 when allowed).
+    retry_after: int = 0
+    #: Why the request was let through without a decision from the store, if it was.
+    failed_open: str = ""
+
+
+def enforce(request: flask.Request) -> None:
+    """Raise TooManyRequests (429 with Retry-After) when the caller is over its limit."""
+    decision = decide(client_address(request))
+    if not decision.allowed:
+        raise TooManyRequests(
+            "rate limit exceeded, retry later",
+            {"limit": settings.get().rate_limit_requests,
+             "window_seconds": settings.get().rate_limit_window_seconds,
+             "retry_after": decision.retry_after},
+            headers={"Retry-After": str(decision.retry_after)})
+
+
+def decide(key: str) -> Decision:
+    """Admit or refuse one request from ``key``; fails open when the store does not answer."""
+    config = settings.get()
+    try:
+        client = get_client()
+        for _ in range(_MAX_ATTEMPTS):
+            decision = _attempt(client, key, config)
+            if decision is not None:
+                return decision
+            # Lost the race: back off a little, at random, so contenders spread out.
+            time.sleep(random.uniform(0, 0.002))
+    except Exception as err:  # any store failure or timeout: let the request through
+        log.warning("rate limit not enforced for %s (state store %r): %s",
+                    key, config.state_store, err)
+        return Decision(True, failed_open=str(err) or type(err).__name__)
+    return Decision(False, retry_after=1)
+
+
+def _attempt(client: DaprClient, key: str, config: settings.Settings) -> Decision | None:
+    """One read-check-write round; None when another request wrote first."""
+    window_seconds = config.rate_limit_window_seconds
+    with deadline(config.state_timeout_seconds):
+        item = client.get_state(config.state_store, key)
+    now = time.time()
+    window = int(now // window_seconds)
+    count = _count_in_window(item.data, window)
+    if count >= config.rate_limit_requests:
+        return Decision(False, retry_after=max(1, math.ceil((window + 1) * window_seconds - now)))
+    value = json.dumps({"window": window, "count": count + 1,
+                        "last_request_ms": int(now * 1000)})
+    try:
+        with deadline(config.state_timeout_seconds):
+            client.save_state(config.state_store, key, value, etag=item.etag or None,
+                              options=_FIRST_WRITE,
+                              state_metadata={"ttlInSeconds": str(2 * window_seconds)})
+    except grpc.RpcError as err:
+        if err.code() == grpc.StatusCode.ABORTED:
+            return None
+        raise
+    return Decision(True)
+
+
+def _count_in_window(data: bytes, window: int) -> int:
+    """Requests already admitted in ``window`` according to the stored item."""
+    if not data:
+        return 0
+    try:
+        stored = json.loads(data)
+        if int(stored["window"]) == window:
+            return max(int(stored["count"]), 0)
+    except (ValueError, TypeError, KeyError):
+        log.warning("ignoring unreadable rate-limit item %r", data[:100])
+    return 0

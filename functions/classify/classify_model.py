@@ -1,0 +1,142 @@
+"""The image classifier: a TFLite ImageNet model, its labels, and the tensor maths around it.
+
+The model file is read once per process; each serving thread gets its own interpreter (an
+interpreter is not thread-safe, and one per thread measured faster than sharing one behind a
+lock: see docs/functions.md). Input size and type come from the model, so any MobileNet-style
+classifier works: the image is resized to the model's input ignoring aspect ratio (bilinear),
+as RGB. uint8 inputs take the pixels as they are (the model's input quantisation maps them);
+int8 inputs take them shifted by 128; float inputs get the MobileNet convention
+(x - 127.5) / 127.5, the range the quantised models' (0.0078125, 128) input encodes.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+try:
+    from ai_edge_litert.interpreter import Interpreter
+except ImportError:  # the older package ships the same interpreter API
+    from tflite_runtime.interpreter import Interpreter
+
+from bindings import settings
+from classify_fetch import fetch
+
+__all__ = ["Classifier", "Prediction", "model_paths", "read_labels"]
+
+_SEED_MODEL = Path("models") / "mobilenet_v2_1.0_224_quant.tflite"
+_SEED_LABELS = Path("labels_mobilenet_quant_v1_224.txt")
+_NUMBERED = re.compile(r"^\s*\d+\s+(.*)$")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    index: int
+    #: 0..1
+    score: float
+    #: The score on the seed's 0..255 scale.
+    confidence: int
+
+
+def read_labels(path: Path) -> list[str]:
+    """One label per line; "N  name" numbering and the long "a, b, c" form are reduced to a."""
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line]
+    if lines and all(_NUMBERED.match(line) for line in lines):
+        lines = [_NUMBERED.match(line).group(1) for line in lines]
+    return [line.split(",", 1)[0].strip() for line in lines]
+
+
+def model_paths(config: settings.Settings) -> tuple[Path, Path]:
+    """(model, labels): the configured files, else the seed data's, else fetched ones."""
+    seed_model = config.seed_data_dir / _SEED_MODEL
+    seed_labels = config.seed_data_dir / _SEED_LABELS
+    if config.classify_model_path:
+        model = Path(config.classify_model_path)
+    elif seed_model.is_file():
+        model = seed_model
+    else:
+        model = fetch(config.model_url, config.model_sha256,
+                      config.model_cache_dir / _SEED_MODEL.name)
+    if config.classify_labels_path:
+        labels = Path(config.classify_labels_path)
+    elif seed_labels.is_file():
+        labels = seed_labels
+    else:
+        labels = fetch(config.labels_url, config.labels_sha256,
+                       config.model_cache_dir / "imagenet_labels.txt")
+    return model, labels
+
+
+class Classifier:
+    """A model loaded once; ``classify`` may be called from any number of threads."""
+
+    def __init__(self, model: Path, labels: Path, num_threads: int = 1) -> None:
+        self.model_content = model.read_bytes()
+        self.labels = read_labels(labels)
+        self.num_threads = num_threads
+        self._local = threading.local()
+        probe = self._interpreter()
+        detail = probe.get_input_details()[0]
+        self.input_index = detail["index"]
+        self.input_dtype = np.dtype(detail["dtype"])
+        _, self.height, self.width, _ = (int(v) for v in detail["shape"])
+        output = probe.get_output_details()[0]
+        self.output_index = output["index"]
+        self.output_quantization = output["quantization"]
+        classes = int(output["shape"][-1])
+        # A 1000-class model with the 1001-line list (line 0 "background") skips that line.
+        self.label_offset = 1 if len(self.labels) == classes + 1 else 0
+        if len(self.labels) < classes + self.label_offset:
+            raise ValueError(f"{labels} has {len(self.labels)} labels, the model {classes}")
+
+    def _interpreter(self) -> Interpreter:
+        interpreter = getattr(self._local, "interpreter", None)
+        if interpreter is None:
+            interpreter = Interpreter(model_content=self.model_content,
+                                      num_threads=self.num_threads)
+            interpreter.allocate_tensors()
+            self._local.interpreter = interpreter
+        return interpreter
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """``image`` (opened, not decoded) as the model's input tensor."""
+        if image.format in ("JPEG", "MPO"):
+            # Let libjpeg scale down by 1/2..1/8 while decoding big photos, never below twice
+            # the input size, so the bilinear resize still sees enough pixels.
+            image.draft("RGB", (2 * self.width, 2 * self.height))
+        rgb = image.convert("RGB").resize((self.width, self.height), Image.Resampling.BILINEAR)
+        pixels = np.asarray(rgb, dtype=np.uint8)[np.newaxis]
+        if self.input_dtype == np.uint8:
+            return pixels
+        if self.input_dtype == np.int8:
+            return (pixels.astype(np.int16) - 128).astype(np.int8)
+        return ((pixels.astype(np.float32) - 127.5) / 127.5).astype(self.input_dtype)
+
+    def invoke(self, tensor: np.ndarray) -> np.ndarray:
+        """The model's raw output for one image (uint8 for the quantised MobileNets)."""
+        interpreter = self._interpreter()
+        interpreter.set_tensor(self.input_index, tensor)
+        interpreter.invoke()
+        return interpreter.get_tensor(self.output_index)[0].copy()
+
+    def top(self, raw: np.ndarray, count: int = 1) -> list[Prediction]:
+        """The ``count`` best classes; equal scores go to the lowest index."""
+        scale, zero_point = self.output_quantization
+        if raw.dtype.kind in "iu" and scale:
+            scores = (raw.astype(np.float64) - zero_point) * scale
+        else:
+            scores = raw.astype(np.float64)
+        # uint8 outputs are already on the seed's n/255 scale (255 -> "255/255").
+        confidence = raw if raw.dtype == np.uint8 else np.rint(np.clip(scores, 0, 1) * 255)
+        order = np.argsort(-scores, kind="stable")[:count]
+        return [Prediction(label=self.labels[int(i) + self.label_offset],
+                           index=int(i) + self.label_offset, score=float(scores[i]),
+                           confidence=int(confidence[i]))
+                for i in order]

@@ -1,0 +1,156 @@
+"""events (app ``events-service``): records and lists what the image functions did.
+
+The table lives behind the ``events-db`` MySQL output binding, whose URL comes from the secret
+store: this module never sees a host, a driver or a credential. Statements use ``?``
+placeholders with a ``params`` JSON array; no SQL is built from request data.
+
+    POST|GET /init       create the table if it does not exist (never drops) -> {"status":true}
+    POST /create_event   {"event_ts": ms, "op_type": str, "input_size": int} -> {"status":true}
+    GET  /events         [{"id","event_ts","op_type","input_size"}, ...] oldest first,
+                         ?limit=1..1000 (default 100) &after=<id> for paging
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import flask
+
+from bindings import settings
+from bindings.client import deadline, get_client
+from bindings.errors import BadRequest, ServiceUnavailable
+from bindings.inputs import read_body
+from bindings.router import Router, json_response
+
+__all__ = ["events", "validate_event", "validate_paging"]
+
+log = logging.getLogger(__name__)
+
+HELP = "The valid endpoints are /init /create_event /events"
+CREATE_TABLE = ("CREATE TABLE IF NOT EXISTS events (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+                "event_ts BIGINT NOT NULL, op_type VARCHAR(20) NOT NULL, "
+                "input_size BIGINT NOT NULL)")
+INSERT = "INSERT INTO events (event_ts, op_type, input_size) VALUES (?, ?, ?)"
+SELECT = ("SELECT id, event_ts, op_type, input_size FROM events WHERE id > ? "
+          "ORDER BY id LIMIT ?")
+#: An event is a few dozen bytes of JSON; anything much bigger is not one.
+_MAX_EVENT_BYTES = 4096
+_BIGINT_MAX = 2**63 - 1
+_OP_TYPE_MAX = 20
+_DEFAULT_LIMIT, _MAX_LIMIT = 100, 1000
+_FIELDS = ("event_ts", "op_type", "input_size")
+
+_table_lock = threading.Lock()
+_table_ready = False
+
+
+def _invoke(operation: str, sql: str, params: list[Any] | None = None) -> bytes | None:
+    """Run ``sql`` through the events binding; ServiceUnavailable when that fails."""
+    config = settings.get()
+    metadata = {"sql": sql}
+    if params is not None:
+        metadata["params"] = json.dumps(params)
+    try:
+        with deadline(config.binding_timeout_seconds):
+            client = get_client()
+            return client.invoke_binding(config.events_binding, operation, b"",
+                                         binding_metadata=metadata).data
+    except Exception as err:  # DB down, sidecar down, timeout: the caller gets a 503
+        log.warning("events binding %r failed on %s: %s", config.events_binding, operation, err)
+        raise ServiceUnavailable("the events database is not available",
+                                 {"binding": config.events_binding, "reason": str(err)}) from err
+
+
+def ensure_table() -> None:
+    """Create the table once per process (idempotent: IF NOT EXISTS)."""
+    global _table_ready
+    if _table_ready:
+        return
+    with _table_lock:
+        if not _table_ready:
+            _invoke("exec", CREATE_TABLE)
+            _table_ready = True
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_event(payload: Any) -> list[Any]:
+    """The insert parameters for ``payload``, or BadRequest saying what is wrong."""
+    if not isinstance(payload, dict):
+        raise BadRequest("the event must be a JSON object", {"expected": list(_FIELDS)})
+    problems: dict[str, str] = {}
+    for name in sorted(set(payload) - set(_FIELDS)):
+        problems[name] = "unknown field"
+    for name in _FIELDS:
+        if name not in payload:
+            problems[name] = "missing"
+    for name in ("event_ts", "input_size"):
+        value = payload.get(name)
+        if name in payload and not (_is_int(value) and 0 <= value <= _BIGINT_MAX):
+            problems[name] = f"must be an integer 0..{_BIGINT_MAX}"
+    op_type = payload.get("op_type")
+    if "op_type" in payload and not (isinstance(op_type, str)
+                                     and 1 <= len(op_type) <= _OP_TYPE_MAX):
+        problems["op_type"] = f"must be a string of 1..{_OP_TYPE_MAX} characters"
+    if problems:
+        raise BadRequest("invalid event", problems)
+    return [payload[name] for name in _FIELDS]
+
+
+def validate_paging(args: Any) -> tuple[int, int]:
+    """(after, limit) from the query string, or BadRequest."""
+    def integer(name: str, default: int, low: int, high: int) -> int:
+        raw = args.get(name)
+        if raw is None:
+            return default
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise BadRequest(f"{name} must be an integer {low}..{high}", {name: raw})
+        return int(raw)
+    return integer("after", 0, 0, _BIGINT_MAX), integer("limit", _DEFAULT_LIMIT, 1, _MAX_LIMIT)
+
+
+def _init(request: flask.Request) -> flask.Response:
+    global _table_ready
+    with _table_lock:
+        _invoke("exec", CREATE_TABLE)
+        _table_ready = True
+    return json_response({"status": True})
+
+
+def _create_event(request: flask.Request) -> flask.Response:
+    body = read_body(request, _MAX_EVENT_BYTES)
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BadRequest("the body is not valid JSON", str(err)) from None
+    params = validate_event(payload)
+    ensure_table()
+    _invoke("exec", INSERT, params)
+    return json_response({"status": True})
+
+
+def _list_events(request: flask.Request) -> flask.Response:
+    after, limit = validate_paging(request.args)
+    ensure_table()
+    data = _invoke("query", SELECT, [after, limit])
+    rows = json.loads(data) if data else None
+    return json_response([{"id": int(row["id"]), "event_ts": int(row["event_ts"]),
+                           "op_type": str(row["op_type"]), "input_size": int(row["input_size"])}
+                          for row in rows or []])
+
+
+_router = Router(HELP, {
+    "/init": {"GET": _init, "POST": _init},
+    "/create_event": {"POST": _create_event},
+    "/events": {"GET": _list_events},
+})
+
+
+def events(request: flask.Request) -> flask.Response:
+    """The functions-framework entry point."""
+    return _router(request)
