@@ -1,0 +1,62 @@
+"""events in-process: request validation (no database needed to refuse bad input)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+GOOD = {"event_ts": 1665358852918, "op_type": "grayscale", "input_size": 68016}
+
+
+@pytest.mark.parametrize("payload, field", [
+    ({**GOOD, "extra": 1}, "extra"),
+    ({k: v for k, v in GOOD.items() if k != "op_type"}, "op_type"),
+    ({**GOOD, "event_ts": "1665358852918"}, "event_ts"),
+    ({**GOOD, "event_ts": 1.5}, "event_ts"),
+    ({**GOOD, "event_ts": True}, "event_ts"),
+    ({**GOOD, "input_size": -1}, "input_size"),
+    ({**GOOD, "input_size": 2**63}, "input_size"),
+    ({**GOOD, "op_type": ""}, "op_type"),
+    ({**GOOD, "op_type": "x" * 21}, "op_type"),
+    ({**GOOD, "op_type": 1}, "op_type"),
+])
+def test_invalid_event_is_400_naming_the_field(load, payload, field):
+    client = load("events")
+    response = client.post("/create_event", data=json.dumps(payload),
+                           content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid event"
+    assert field in response.get_json()["detail"]
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("body, status", [
+    (b"", 400), (b"{not json", 400), (b"[1, 2]", 400), (b"\xff\xfe", 400),
+    (b"{" + b" " * 5000 + b"}", 413),
+])
+def test_malformed_body(load, body, status):
+    response = load("events").post("/create_event", data=body)
+    assert response.status_code == status and response.get_json()["error"]
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=abc", "limit=-5",
+                                   "after=-1", "after=1.5", "limit="])
+def test_bad_paging_is_400(load, query):
+    response = load("events").get(f"/events?{query}")
+    assert response.status_code == 400 and response.get_json()["error"]
+
+
+def test_database_unreachable_is_a_json_503_not_a_500(load):
+    response = load("events").post("/create_event", data=json.dumps(GOOD))
+    assert response.status_code == 503
+    assert response.get_json()["detail"]["binding"] == "events-db"
+
+
+def test_help_and_routes(load):
+    client = load("events")
+    assert client.get("/").get_data(as_text=True) == (
+        "The valid endpoints are /init /create_event /events")
+    assert client.get("/create_event").status_code == 405
+    assert client.delete("/init").headers["Allow"] == "GET, HEAD, OPTIONS, POST"
+    assert client.get("/nope").status_code == 404
