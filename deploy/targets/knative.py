@@ -1,0 +1,90 @@
+"""``--target knative``: one ``serving.knative.dev/v1`` Service per function, Dapr-annotated.
+
+The Dapr sidecar injector acts on the revision's pods through the annotations on
+``spec.template``; Knative's own autoscaling annotations and ``containerConcurrency`` sit next
+to them. ``build-images.sh`` builds and pushes the images these Services run (deploy/Dockerfile,
+the function as a build argument).
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from deploy._yaml import document
+from deploy.model import Description, Function
+
+__all__ = ["BUILD_SCRIPT", "render"]
+
+TARGET = "knative"
+API_VERSION = "serving.knative.dev/v1"
+BUILD_SCRIPT = "build-images.sh"
+#: Every function answers ``GET /`` with 200 (its help text), so it doubles as the probe.
+PROBE_PATH = "/"
+
+
+def render(d: Description) -> dict[str, str]:
+    files = {f"{f.name}.yaml": document(service(d, f), TARGET, [f.description])
+             for f in d.functions.values()}
+    files[BUILD_SCRIPT] = build_script(d)
+    return files
+
+
+def dapr_annotations(d: Description, f: Function) -> dict[str, str]:
+    """The sidecar injector's annotations for ``f`` (shared with the openfunction target)."""
+    dapr = d.provider["dapr"]
+    return {"dapr.io/enabled": "true", "dapr.io/app-id": f.app_id,
+            "dapr.io/app-port": str(d.provider["containerPort"]),
+            "dapr.io/app-protocol": dapr["appProtocol"], "dapr.io/config": dapr["config"]}
+
+
+def labels(d: Description, f: Function) -> dict[str, str]:
+    return {"app.kubernetes.io/name": f.name, "app.kubernetes.io/part-of": d.service}
+
+
+def container(d: Description, f: Function) -> dict[str, Any]:
+    """The function's container: image, port, env, resources, probes."""
+    port = d.provider["containerPort"]
+    spec: dict[str, Any] = {
+        "name": "function", "image": d.image(f),
+        "ports": [{"name": "http1", "containerPort": port}],
+        "env": [{"name": k, "value": v} for k, v in f.env().items()],
+    }
+    if f.resources:
+        spec["resources"] = {kind: dict(values) for kind, values in f.resources.items()}
+    probe = {"httpGet": {"path": PROBE_PATH}}
+    spec["readinessProbe"] = dict(probe)
+    spec["livenessProbe"] = {**probe, "periodSeconds": 30}
+    return spec
+
+
+def service(d: Description, f: Function) -> dict[str, Any]:
+    annotations = {"autoscaling.knative.dev/min-scale": str(f.scale_min),
+                   "autoscaling.knative.dev/max-scale": str(f.scale_max),
+                   **dapr_annotations(d, f)}
+    return {
+        "apiVersion": API_VERSION, "kind": "Service",
+        "metadata": {"name": f.name, "namespace": d.provider["namespace"],
+                     "labels": labels(d, f)},
+        "spec": {"template": {
+            "metadata": {"labels": labels(d, f), "annotations": annotations},
+            "spec": {"containerConcurrency": f.concurrency, "containers": [container(d, f)]},
+        }},
+    }
+
+
+def build_script(d: Description) -> str:
+    """``docker build`` + ``docker push`` for every function, run from the repository root."""
+    lines = ["#!/bin/sh",
+             "# Rendered from serverless.yaml by `python -m deploy render --target knative`.",
+             "# Builds and pushes one image per function; run it from the repository root.",
+             "set -eu"]
+    dockerfile = d.provider["image"]["dockerfile"]
+    for f in d.functions.values():
+        args = {"FUNCTION_TARGET": f.target, "FUNCTION_SOURCE": f.source, **f.build_args}
+        command = ["docker", "build", "-f", dockerfile]
+        for key, value in args.items():
+            command += ["--build-arg", f"{key}={value}"]
+        command += ["-t", d.image(f), "."]
+        lines += [shlex.join(command), shlex.join(["docker", "push", d.image(f)])]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,52 @@
+"""``--target local``: the component files of both local profiles and the multi-app run file.
+
+Writes ``<profiles.services>/*.yaml``, ``<profiles.embedded>/*.yaml`` and ``dapr.yaml``. The
+secrets JSON files the local secret store reads stay hand-written: they hold the (local)
+credentials, which never belong in the description.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deploy._yaml import FlowList, document
+from deploy.model import Description, Function
+from deploy.targets.components import component_resource
+
+__all__ = ["render"]
+
+TARGET = "local"
+LOCAL_PROFILES = ("services", "embedded")
+RUN_FILE_COMMENT = ("Dapr multi-app run file: `dapr run -f .` with real Dapr, `make run` with "
+                    "the local runtime. App ids and ports as in the seed.")
+
+
+def render(d: Description) -> dict[str, str]:
+    local = d.provider["local"]
+    files: dict[str, str] = {}
+    for profile in LOCAL_PROFILES:
+        directory = local["profiles"][profile].rstrip("/")
+        for component in d.components.values():
+            spec = component.profiles.get(profile)
+            if spec is None:
+                continue
+            resource = component_resource(d, component, profile)
+            files[f"{directory}/{component.file}"] = document(
+                resource, TARGET, [spec.note, component.description])
+    files[local["runFile"]] = document(_run_file(d), TARGET, [RUN_FILE_COMMENT])
+    return files
+
+
+def _run_file(d: Description) -> dict[str, Any]:
+    local = d.provider["local"]
+    resources = "./" + local["profiles"][local["runProfile"]].rstrip("/").removeprefix("./")
+    return {"version": 1, "common": {"resourcesPath": resources},
+            "apps": [_app(f) for f in d.functions.values()]}
+
+
+def _app(f: Function) -> dict[str, Any]:
+    command = ["functions-framework", "--target", f.target, "--source", f.source,
+               "--port", str(f.port)]
+    return {"appID": f.app_id, "appDirPath": ".", "appPort": f.port,
+            "daprHTTPPort": f.dapr_http_port, "daprGRPCPort": f.dapr_grpc_port,
+            "env": f.env(), "command": FlowList(command)}

@@ -1,0 +1,108 @@
+"""``--target openfunction``: one ``core.openfunction.io/v1beta2`` Function per function.
+
+Built from source by Google's Python buildpack (``GOOGLE_FUNCTION_TARGET`` /
+``GOOGLE_FUNCTION_SOURCE``), served by Knative behind ``serving.triggers.http``. Output
+bindings are listed in ``serving.outputs`` by the names of the Components that
+``--target kubernetes`` renders: OpenFunction gives components defined inline in
+``serving.bindings``/``serving.states`` generated names (``<serving>-component-<name>-xxxxx``),
+which functions calling Dapr by a fixed name cannot know. ``provider.openfunction.
+inlineComponents: true`` writes them inline anyway, for clusters where that is wanted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deploy._yaml import document
+from deploy.errors import RenderError
+from deploy.model import Description, Function, SecretRef
+from deploy.targets.components import metadata_items
+from deploy.targets.knative import dapr_annotations, labels
+
+__all__ = ["render"]
+
+TARGET = "openfunction"
+API_VERSION = "core.openfunction.io/v1beta2"
+PROFILE = "kubernetes"
+#: Where Google's buildpack puts the application; ``bindings`` is imported from there.
+BUILDPACK_APP_DIR = "/workspace"
+#: The operation each output binding type is called with.
+OUTPUT_OPERATIONS = {"bindings.mysql": "exec"}
+DEFAULT_OPERATION = "create"
+
+
+def render(d: Description) -> dict[str, str]:
+    return {f"{f.name}.yaml": document(function(d, f), TARGET, [f.description])
+            for f in d.functions.values()}
+
+
+def function(d: Description, f: Function) -> dict[str, Any]:
+    of = d.provider["openfunction"]
+    spec: dict[str, Any] = {"version": d.provider["image"]["tag"], "image": d.image(f)}
+    if "imageCredentials" in of:
+        spec["imageCredentials"] = {"name": of["imageCredentials"]}
+    spec["build"] = {
+        "builder": of["builder"],
+        "env": {"GOOGLE_FUNCTION_TARGET": f.target, "GOOGLE_FUNCTION_SIGNATURE_TYPE": "http",
+                "GOOGLE_FUNCTION_SOURCE": f.source},
+        "srcRepo": {"url": of["srcRepo"]["url"], "revision": of["srcRepo"]["revision"]},
+    }
+    spec["serving"] = _serving(d, f)
+    return {"apiVersion": API_VERSION, "kind": "Function",
+            "metadata": {"name": f.name, "namespace": d.provider["namespace"],
+                         "labels": labels(d, f)},
+            "spec": spec}
+
+
+def _serving(d: Description, f: Function) -> dict[str, Any]:
+    env = {"PYTHONPATH": BUILDPACK_APP_DIR, **f.env()}
+    container: dict[str, Any] = {"name": "function", "imagePullPolicy": "IfNotPresent",
+                                 "env": [{"name": k, "value": v} for k, v in env.items()]}
+    if f.resources:
+        container["resources"] = {kind: dict(values) for kind, values in f.resources.items()}
+    rules = [{"matches": [{"path": {"type": "Exact", "value": path}, "method": method.upper()}
+                          for path, method in f.routes]}]
+    serving: dict[str, Any] = {
+        "annotations": dapr_annotations(d, f),
+        "labels": labels(d, f),
+        "scaleOptions": {"minReplicas": f.scale_min, "maxReplicas": f.scale_max,
+                         "knative": {"autoscaling.knative.dev/target": str(f.concurrency)}},
+        "template": {"containers": [container]},
+        "triggers": {"http": {"port": d.provider["containerPort"], "route": {"rules": rules}}},
+    }
+    outputs = [_output(d, name) for name in f.components
+               if d.components[name].profiles[PROFILE].type.startswith("bindings.")]
+    if outputs:
+        serving["outputs"] = outputs
+    if d.provider["openfunction"].get("inlineComponents", False):
+        serving |= _inline_components(d, f)
+    return serving
+
+
+def _output(d: Description, name: str) -> dict[str, Any]:
+    kind = d.components[name].profiles[PROFILE].type
+    return {"dapr": {"name": name, "type": kind,
+                     "operation": OUTPUT_OPERATIONS.get(kind, DEFAULT_OPERATION)}}
+
+
+def _inline_components(d: Description, f: Function) -> dict[str, Any]:
+    """``serving.bindings`` / ``serving.states`` copies of the kubernetes-profile components."""
+    bindings: dict[str, Any] = {}
+    states: dict[str, Any] = {}
+    for name in f.components:
+        spec = d.components[name].profiles[PROFILE]
+        for key, value in spec.metadata:
+            if not isinstance(value, SecretRef):
+                # The v1beta2 CRD types metadata[].value as an object, so the API server
+                # refuses the plain strings Dapr components use: only secret refs fit.
+                raise RenderError(
+                    f"components.{name}.profiles.{PROFILE}.metadata.{key}",
+                    "a literal value cannot be inlined into an OpenFunction Function "
+                    "(its CRD types metadata values as objects); use a secretKeyRef or set "
+                    "provider.openfunction.inlineComponents: false")
+        body = {"type": spec.type, "version": spec.version, "metadata": metadata_items(spec)}
+        if spec.type.startswith("state."):
+            states[name] = {"spec": body}
+        else:
+            bindings[name] = body
+    return {key: value for key, value in (("bindings", bindings), ("states", states)) if value}

@@ -1,0 +1,132 @@
+"""One source of truth, and what must agree across the rendered files.
+
+The committed config/ and dapr.yaml must be exactly what the renderer makes of serverless.yaml;
+every component a function uses exists where it runs; routes, app ids and ports agree; no
+secret value is written anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.model import CREDENTIAL_FIELDS
+from tests.conftest import REPO_ROOT
+from tests.deploy.conftest import all_resources, documents
+
+def _committed_local_files() -> list[str]:
+    config = REPO_ROOT / "config"
+    yaml_files = [p.relative_to(REPO_ROOT).as_posix() for p in config.rglob("*.yaml")]
+    return sorted(yaml_files + ["dapr.yaml"])
+
+
+@pytest.mark.parametrize("path", _committed_local_files())
+def test_committed_local_file_is_what_the_renderer_makes(rendered: Any, path: str) -> None:
+    files = rendered["local"]
+    assert path in files, f"{path} is committed but serverless.yaml does not render it"
+    committed = (REPO_ROOT / path).read_text(encoding="utf-8")
+    assert committed == files[path], (
+        f"{path} differs from serverless.yaml's rendering; edit serverless.yaml and run "
+        "`make render` (python -m deploy render --target local --out .)")
+
+
+def test_every_rendered_local_file_is_committed(rendered: Any) -> None:
+    assert sorted(rendered["local"]) == _committed_local_files()
+
+
+def _by_kind(rendered: Any, target: str, kind: str) -> dict[str, dict[str, Any]]:
+    return {r["metadata"]["name"]: r for t, _, r in all_resources(rendered)
+            if t == target and r.get("kind") == kind}
+
+
+def _local_components(rendered: Any, directory: str) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for path, text in rendered["local"].items()
+            if path.rsplit("/", 1)[0] == directory and path != "dapr.yaml"
+            for doc in documents(text)}
+
+
+def test_each_component_a_function_uses_exists_wherever_it_runs(rendered: Any,
+                                                                description_data: Any) -> None:
+    local = description_data["provider"]["local"]["profiles"]
+    places = {"kubernetes": _by_kind(rendered, "kubernetes", "Component"),
+              "services": _local_components(rendered, local["services"]),
+              "embedded": _local_components(rendered, local["embedded"])}
+    for name, function in description_data["functions"].items():
+        for component in function.get("components", []):
+            for place, components in places.items():
+                assert component in components, f"{name} uses {component}, absent in {place}"
+    for place, components in places.items():
+        for name, component in components.items():
+            store = component.get("auth", {}).get("secretStore")
+            assert store is None or store in components or (
+                place == "kubernetes" and store == "kubernetes"), f"{place}/{name}: {store}"
+
+
+def test_openfunction_outputs_name_rendered_components(rendered: Any) -> None:
+    components = _by_kind(rendered, "kubernetes", "Component")
+    functions = _by_kind(rendered, "openfunction", "Function")
+    outputs = [o["dapr"] for f in functions.values() for o in f["spec"]["serving"].get("outputs", [])]
+    assert {"name": "events-db", "type": "bindings.mysql", "operation": "exec"} in outputs
+    for output in outputs:
+        assert components[output["name"]]["spec"]["type"] == output["type"]
+
+
+def test_routes_match_the_declared_http_events(rendered: Any, description_data: Any) -> None:
+    functions = _by_kind(rendered, "openfunction", "Function")
+    for name, function in description_data["functions"].items():
+        declared = {(e["http"]["path"], e["http"]["method"].upper()) for e in function["events"]}
+        rules = functions[name]["spec"]["serving"]["triggers"]["http"]["route"]["rules"]
+        routed = {(m["path"]["value"], m["method"]) for rule in rules for m in rule["matches"]}
+        assert routed == declared, name
+        # The trigger name is the function's own: it serves the route under its name.
+        assert functions[name]["spec"]["build"]["env"]["GOOGLE_FUNCTION_TARGET"] == \
+            function["handler"].rsplit(".", 1)[1]
+
+
+def test_app_ids_and_ports_agree_and_are_unique(rendered: Any, description_data: Any) -> None:
+    [run] = documents(rendered["local"]["dapr.yaml"])
+    app_ids = [app["appID"] for app in run["apps"]]
+    ports = [app[k] for app in run["apps"] for k in ("appPort", "daprHTTPPort", "daprGRPCPort")]
+    assert len(set(app_ids)) == len(app_ids) == len(description_data["functions"])
+    assert len(set(ports)) == len(ports)
+    for app in run["apps"]:
+        assert app["command"][app["command"].index("--port") + 1] == str(app["appPort"])
+        assert (REPO_ROOT / app["command"][app["command"].index("--source") + 1]).is_file()
+    knative = _by_kind(rendered, "knative", "Service")
+    annotated = [s["spec"]["template"]["metadata"]["annotations"]["dapr.io/app-id"]
+                 for s in knative.values()]
+    assert sorted(annotated) == sorted(app_ids)
+    scopes = {s for _, _, r in all_resources(rendered) for s in r.get("scopes", [])}
+    assert scopes <= set(app_ids)
+
+
+def _secret_values(path: Path) -> list[str]:
+    def flatten(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            return [v for value in node.values() for v in flatten(value)]
+        return [str(node)]
+    return [v for v in flatten(json.loads(path.read_text(encoding="utf-8"))) if v]
+
+
+def test_no_secret_value_appears_in_anything_rendered(rendered: Any) -> None:
+    secrets = [v for p in (REPO_ROOT / "config").rglob("*.json") for v in _secret_values(p)]
+    assert secrets, "the local secrets files hold no value to look for"
+    for target, files in rendered.items():
+        for path, text in files.items():
+            for secret in secrets:
+                assert secret not in text, f"{target}/{path} holds a secret value"
+
+
+def test_credentials_are_only_ever_secret_references(rendered: Any) -> None:
+    seen = 0
+    for target, path, resource in all_resources(rendered):
+        if resource.get("kind") != "Component":
+            continue
+        for item in resource["spec"]["metadata"]:
+            if item["name"] in CREDENTIAL_FIELDS:
+                seen += 1
+                assert "secretKeyRef" in item or item.get("value") == "", f"{target}/{path}"
+    assert seen >= 4
