@@ -12,7 +12,7 @@ import base64
 import json
 import re
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
@@ -33,6 +33,7 @@ __all__ = [
     "metadata_duration",
     "metadata_int",
     "parse_go_duration",
+    "row_object",
     "try_base64",
     "utc_from_ns",
 ]
@@ -128,7 +129,7 @@ def format_rfc3339_nano(moment: datetime, nanos: int | None = None) -> str:
 
 def utc_from_ns(ns: int) -> datetime:
     """A UTC datetime for nanoseconds since the epoch (sub-microsecond part dropped)."""
-    return datetime.fromtimestamp(ns // 10**9, tz=timezone.utc).replace(
+    return datetime.fromtimestamp(ns // 10**9, tz=UTC).replace(
         microsecond=(ns % 10**9) // 1000)
 
 
@@ -149,6 +150,11 @@ def go_json_dumps(value: Any) -> bytes:
     return text.encode("utf-8")
 
 
+def row_object(names: list[str], row: tuple[Any, ...]) -> dict[str, Any]:
+    """A result row as daprd's MySQL binding shapes it: column -> value, NULLs left out."""
+    return {name: value for name, value in zip(names, row, strict=True) if value is not None}
+
+
 def is_truthy(value: str) -> bool:
     """dapr/kit ``utils.IsTruthy``: y, yes, true, t, on, 1 (any case) are true, all else false."""
     return value.strip().lower() in _TRUTHY
@@ -161,8 +167,8 @@ def metadata_int(component: str, key: str, value: str | None) -> int:
     try:
         return int(value.strip(), 0)
     except ValueError:
-        raise ComponentConfigError(
-            f"component {component!r}: metadata {key!r} must be an integer, got {value!r}") from None
+        raise ComponentConfigError(f"component {component!r}: metadata {key!r} must be an "
+                                   f"integer, got {value!r}") from None
 
 
 def metadata_duration(component: str, key: str, value: str | None) -> float:

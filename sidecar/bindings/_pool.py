@@ -107,6 +107,7 @@ class ConnectionPool(Generic[C]):
 
     def _checkout(self) -> _Entry[C]:
         deadline = time.monotonic() + self._wait_timeout
+        entry: _Entry[C] | None = None
         with self._cond:
             while True:
                 if self._closed:
@@ -117,7 +118,6 @@ class ConnectionPool(Generic[C]):
                     break
                 if not self.max_open or self._open < self.max_open:
                     self._open += 1
-                    entry = None
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

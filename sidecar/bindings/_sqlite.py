@@ -22,7 +22,7 @@ import sqlglot
 from sqlglot import exp
 
 from ..errors import BindingInvokeError
-from ._common import BindingRequestError
+from ._common import BindingRequestError, row_object
 
 __all__ = ["SQLITE_PREFIX", "SQLiteBackend", "translate"]
 
@@ -45,14 +45,15 @@ def translate(sql: str) -> str:
     try:
         statements = [s for s in sqlglot.parse(sql, read="mysql") if s is not None]
     except sqlglot.errors.SqlglotError as err:
-        raise BindingRequestError(f"error executing query: cannot parse SQL as MySQL: {err}") from None
+        raise BindingRequestError(
+            f"error executing query: cannot parse SQL as MySQL: {err}") from None
     if len(statements) != 1:
         raise BindingRequestError(
             f"error executing query: expected exactly one SQL statement, got {len(statements)}")
     return _fix_auto_increment(statements[0]).sql(dialect="sqlite")
 
 
-def _fix_auto_increment(statement: exp.Expression) -> exp.Expression:
+def _fix_auto_increment(statement: exp.Expr) -> exp.Expr:
     """The one place where sqlglot's output needs help.
 
     SQLite accepts AUTOINCREMENT only on a column typed exactly INTEGER PRIMARY KEY (the rowid
@@ -94,8 +95,7 @@ class SQLiteBackend:
         with self._lock:
             cursor = self._run(sql, params)
             names = [d[0] for d in cursor.description or ()]
-            return [{name: value for name, value in zip(names, row) if value is not None}
-                    for row in cursor.fetchall()]
+            return [row_object(names, row) for row in cursor.fetchall()]
 
     def close(self) -> None:
         with self._lock:

@@ -41,8 +41,15 @@ import botocore.exceptions
 from botocore.config import Config
 
 from ..errors import BindingInvokeError, ComponentConfigError
-from ._common import (BindingItemNotFound, BindingRequestError, check_operation,
-                      format_rfc3339_nano, go_json_dumps, is_truthy, try_base64)
+from ._common import (
+    BindingItemNotFound,
+    BindingRequestError,
+    check_operation,
+    format_rfc3339_nano,
+    go_json_dumps,
+    is_truthy,
+    try_base64,
+)
 from .base import BindingRequest, BindingResponse, OutputBinding
 
 __all__ = ["S3Binding"]
@@ -209,10 +216,13 @@ class S3Binding(OutputBinding):
         try:
             max_results = int(payload.get("maxResults") or 0)
         except (TypeError, ValueError):
-            raise BindingRequestError("s3 binding (List Operation) - maxResults must be a number") from None
+            raise BindingRequestError(
+                "s3 binding (List Operation) - maxResults must be a number") from None
+        if max_results < 1:
+            max_results = DEFAULT_MAX_RESULTS
         with _s3_errors("list operation failed"):
             result = self._client.list_objects(
-                Bucket=self.bucket, MaxKeys=max_results if max_results >= 1 else DEFAULT_MAX_RESULTS,
+                Bucket=self.bucket, MaxKeys=max_results,
                 Marker=str(payload.get("marker") or ""), Prefix=str(payload.get("prefix") or ""),
                 Delimiter=str(payload.get("delimiter") or ""))
         shaped = {field: _go_value(result.get(field)) for field in _LIST_FIELDS}

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,7 +60,7 @@ class Schedule:
     def next_after(self, now: float) -> float:
         if self._every:
             return float(int(now) + self._every)  # robfig drops the sub-second part
-        start = datetime.fromtimestamp(now, tz=self.zone or timezone.utc)
+        start = datetime.fromtimestamp(now, tz=self.zone or UTC)
         if self.zone is None:
             start = start.astimezone()
         it = croniter(self._cron, start, second_at_beginning=self._seconds_first)
@@ -97,7 +97,7 @@ def parse_schedule(text: str) -> Schedule:
 def go_utc_string(ns: int) -> str:
     """Go's ``time.Now().UTC().String()``: "2006-01-02 15:04:05.999999999 +0000 UTC"."""
     seconds, frac = divmod(ns, NS)
-    text = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    text = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
     if frac:
         text += f".{frac:09d}".rstrip("0")
     return text + " +0000 UTC"

@@ -31,8 +31,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import BindingInvokeError, ComponentConfigError
-from ._common import (BindingItemNotFound, BindingRequestError, check_operation, go_json_dumps,
-                      go_unquote, try_base64)
+from ._common import (
+    BindingItemNotFound,
+    BindingRequestError,
+    check_operation,
+    go_json_dumps,
+    go_unquote,
+    try_base64,
+)
 from .base import BindingRequest, BindingResponse, OutputBinding
 
 __all__ = ["LocalStorageBinding"]
@@ -61,7 +67,8 @@ class LocalStorageBinding(OutputBinding):
 
     def _validate_root(self, root_path: str) -> Path:
         if not root_path:
-            raise ComponentConfigError(f"component {self.name!r}: property rootPath must not be empty")
+            raise ComponentConfigError(
+                f"component {self.name!r}: property rootPath must not be empty")
         root = Path(os.path.realpath(os.path.abspath(root_path)))
         if root.exists() and not root.is_dir():
             raise ComponentConfigError(

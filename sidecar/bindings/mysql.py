@@ -37,9 +37,17 @@ import pymysql.converters
 from pymysql.constants import FIELD_TYPE
 
 from ..errors import BindingInvokeError, ComponentConfigError
-from ._common import (BindingRequestError, check_operation, format_go_duration,
-                      format_rfc3339_nano, go_json_dumps, metadata_duration, metadata_int,
-                      utc_from_ns)
+from ._common import (
+    BindingRequestError,
+    check_operation,
+    format_go_duration,
+    format_rfc3339_nano,
+    go_json_dumps,
+    metadata_duration,
+    metadata_int,
+    row_object,
+    utc_from_ns,
+)
 from ._mysql_dsn import MySQLDSN, parse_dsn
 from ._pool import ConnectionPool, PoolClosed, PoolExhausted
 from ._sqlite import SQLITE_PREFIX, SQLiteBackend
@@ -181,8 +189,7 @@ class _PyMySQLBackend:
         with _mapped_errors(), self._cursor() as cursor:
             cursor.execute(statement, args)
             names = [d[0] for d in cursor.description or ()]
-            return [{name: value for name, value in zip(names, row) if value is not None}
-                    for row in cursor.fetchall()]
+            return [row_object(names, row) for row in cursor.fetchall()]
 
     def close(self) -> None:
         self._pool.close()
@@ -241,15 +248,17 @@ class MySQLBinding(OutputBinding):
         try:
             return SQLiteBackend(url)
         except (ValueError, OSError, sqlite3.Error) as err:
-            raise ComponentConfigError(f"component {self.name!r}: cannot open {url!r}: {err}") from err
+            raise ComponentConfigError(
+                f"component {self.name!r}: cannot open {url!r}: {err}") from err
 
     def _open_mysql(self, url: str) -> _Backend:
         dsn = parse_dsn(url, self.metadata.get("pemPath", ""))
         get = self.metadata.get
+        name = self.name
         options: dict[str, Any] = {
-            "max_open": metadata_int(self.name, "maxOpenConns", get("maxOpenConns")),
-            "max_lifetime": metadata_duration(self.name, "connMaxLifetime", get("connMaxLifetime")),
-            "max_idle_time": metadata_duration(self.name, "connMaxIdleTime", get("connMaxIdleTime"))}
+            "max_open": metadata_int(name, "maxOpenConns", get("maxOpenConns")),
+            "max_lifetime": metadata_duration(name, "connMaxLifetime", get("connMaxLifetime")),
+            "max_idle_time": metadata_duration(name, "connMaxIdleTime", get("connMaxIdleTime"))}
         max_idle = metadata_int(self.name, "maxIdleConns", get("maxIdleConns"))
         if max_idle > 0:
             options["max_idle"] = max_idle
@@ -257,8 +266,8 @@ class MySQLBinding(OutputBinding):
         try:
             backend.ping()
         except pymysql.err.Error as err:
-            raise ComponentConfigError(
-                f"component {self.name!r}: unable to ping the DB at {dsn.describe()}: {err}") from err
+            raise ComponentConfigError(f"component {self.name!r}: unable to ping the DB at "
+                                       f"{dsn.describe()}: {err}") from err
         return backend
 
     def invoke(self, request: BindingRequest) -> BindingResponse:

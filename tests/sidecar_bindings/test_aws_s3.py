@@ -33,8 +33,9 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture()
 def bucket(s3_endpoint) -> str:
     name = f"bucket-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id="testing",
-                 aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket=name)
+    client = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id="testing",
+                          aws_secret_access_key="testing", region_name="us-east-1")
+    client.create_bucket(Bucket=name)
     return name
 
 
@@ -87,7 +88,8 @@ def test_list_delete_and_not_found(s3_endpoint, bucket):
         call(binding, "create", b"data!", key=key)
     listed = json.loads(call(binding, "list", json.dumps({"prefix": "a/"}).encode()).data)
     assert [item["Key"] for item in listed["Contents"]] == ["a/1", "a/2"]
-    assert listed["Contents"][0]["Size"] == 5 and listed["Contents"][0]["LastModified"].endswith("Z")
+    first = listed["Contents"][0]
+    assert first["Size"] == 5 and first["LastModified"].endswith("Z")
     assert (listed["Name"], listed["MaxKeys"], listed["IsTruncated"]) == (bucket, 1000, False)
     page = json.loads(call(binding, "list", b'{"maxResults": 1}').data)
     assert page["IsTruncated"] is True and len(page["Contents"]) == 1

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from sidecar.bindings._common import (format_go_duration, format_rfc3339_nano, go_json_dumps,
-                                      is_truthy, metadata_duration, parse_go_duration)
+from sidecar.bindings._common import (
+    format_go_duration,
+    format_rfc3339_nano,
+    go_json_dumps,
+    is_truthy,
+    metadata_duration,
+    parse_go_duration,
+)
 from sidecar.errors import ComponentConfigError
 
 
@@ -35,7 +41,7 @@ def test_parse_go_duration_rejects(text):
 
 
 def test_rfc3339_nano():
-    moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert format_rfc3339_nano(moment) == "2024-01-02T03:04:05Z"
     assert format_rfc3339_nano(moment, 120_000_000) == "2024-01-02T03:04:05.12Z"
     plus = moment.replace(tzinfo=timezone(timedelta(hours=5, minutes=30)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +16,7 @@ from sidecar.errors import ComponentConfigError
 GO_UTC = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,9})? \+0000 UTC$")
 
 
-def epoch(*args: int, zone=timezone.utc) -> float:
+def epoch(*args: int, zone=UTC) -> float:
     return datetime(*args, tzinfo=zone).timestamp()
 
 

@@ -84,8 +84,8 @@ def test_query_keys_are_sorted_like_go_maps(mysql_binding, mysql_table):
 
 def test_query_in_list_with_params(mysql_binding, mysql_table):
     create_people(mysql_binding, mysql_table)
-    rows = query(mysql_binding,
-                 f"SELECT id FROM `{mysql_table}` WHERE name IN (?, ?) ORDER BY id", '["cy?", "ann"]')
+    sql = f"SELECT id FROM `{mysql_table}` WHERE name IN (?, ?) ORDER BY id"
+    rows = query(mysql_binding, sql, '["cy?", "ann"]')
     assert rows == [{"id": 1}, {"id": 3}]
 
 

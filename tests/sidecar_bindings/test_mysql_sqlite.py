@@ -37,7 +37,8 @@ def test_events_statements_round_trip(sqlite_binding, tmp_path):
             "rows-affected"] == "0"
     for ts, op, size in [(1700000000000, "grayscale", 1234), (1700000000500, "classify", 99),
                          (1700000001000, "grayscale", 7)]:
-        response = sqlite_binding.invoke(sql_request("exec", INSERT_EVENT, json.dumps([ts, op, size])))
+        params = json.dumps([ts, op, size])
+        response = sqlite_binding.invoke(sql_request("exec", INSERT_EVENT, params))
         assert response.metadata["rows-affected"] == "1"
     page = sqlite_binding.invoke(sql_request("query", SELECT_EVENTS, "[1, 5]"))
     assert json.loads(page.data) == [
@@ -81,7 +82,8 @@ def test_memory_database_nulls_and_blobs():
         binding.invoke(sql_request("exec", "CREATE TABLE t (a INT, b VARCHAR(5), c BLOB)"))
         binding.invoke(sql_request("exec", "INSERT INTO t VALUES (?, ?, ?)", '[1, null, null]'))
         binding.invoke(sql_request("exec", "INSERT INTO t VALUES (2, 'x?', X'00FF')"))
-        rows = binding.invoke(sql_request("query", "SELECT * FROM t WHERE b = 'x?' OR a = ?", "[1]"))
+        sql = "SELECT * FROM t WHERE b = 'x?' OR a = ?"
+        rows = binding.invoke(sql_request("query", sql, "[1]"))
         assert json.loads(rows.data) == [{"a": 1}, {"a": 2, "b": "x?", "c": "AP8="}]
     finally:
         binding.close()
