@@ -18,6 +18,9 @@ _NAME = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLen
 _PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
 _POSITIVE = {"type": "integer", "minimum": 1}
 _QUANTITY = {"type": ["string", "integer", "number"]}
+#: ``dir/module.target``: a relative path without dots, so it stays inside the repository.
+_HANDLER = {"type": "string",
+            "pattern": r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*\.[A-Za-z_][A-Za-z0-9_]*$"}
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 
 
@@ -57,7 +60,7 @@ _RESOURCES = _closed({"requests": {"type": "object", "additionalProperties": _QU
                       "limits": {"type": "object", "additionalProperties": _QUANTITY}})
 
 _FUNCTION = _closed({
-    "handler": {"type": "string", "pattern": r"^[A-Za-z0-9_\-/]+\.[A-Za-z_][A-Za-z0-9_]*$"},
+    "handler": _HANDLER,
     "description": {"type": "string"},
     "appId": _NAME,
     "port": _PORT,
