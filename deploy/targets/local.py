@@ -18,7 +18,7 @@ __all__ = ["render"]
 TARGET = "local"
 LOCAL_PROFILES = ("services", "embedded")
 RUN_FILE_COMMENT = ("Dapr multi-app run file: `dapr run -f .` with real Dapr, `make run` with "
-                    "the local runtime. App ids and ports as in the seed.")
+                    "the local runtime.")
 
 
 def render(d: Description) -> dict[str, str]:
