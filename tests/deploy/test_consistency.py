@@ -68,7 +68,8 @@ def test_each_component_a_function_uses_exists_wherever_it_runs(rendered: Any,
 def test_openfunction_outputs_name_rendered_components(rendered: Any) -> None:
     components = _by_kind(rendered, "kubernetes", "Component")
     functions = _by_kind(rendered, "openfunction", "Function")
-    outputs = [o["dapr"] for f in functions.values() for o in f["spec"]["serving"].get("outputs", [])]
+    outputs = [o["dapr"] for f in functions.values()
+               for o in f["spec"]["serving"].get("outputs", [])]
     assert {"name": "events-db", "type": "bindings.mysql", "operation": "exec"} in outputs
     for output in outputs:
         assert components[output["name"]]["spec"]["type"] == output["type"]
