@@ -131,3 +131,16 @@ def test_credentials_are_only_ever_secret_references(rendered: Any) -> None:
                 seen += 1
                 assert "secretKeyRef" in item or item.get("value") == "", f"{target}/{path}"
     assert seen >= 4
+
+
+@pytest.mark.parametrize("profile", ["services", "embedded"])
+def test_local_runtime_reads_each_profile_and_finds_every_function_component(
+        profile: str, description_data: Any) -> None:
+    from sidecar.components import read_component_specs
+
+    directory = REPO_ROOT / description_data["provider"]["local"]["profiles"][profile]
+    specs = {spec.name: spec for spec in read_component_specs([directory])}
+    for function in description_data["functions"].values():
+        for name in function.get("components", []):
+            assert name in specs, f"{profile}: {name} not loaded"
+            assert not specs[name].scopes or function["appId"] in specs[name].scopes
