@@ -22,6 +22,8 @@ class Component:
     required_metadata: ClassVar[frozenset[str]] = frozenset()
     #: Metadata names that may be present (required ones need not be repeated here).
     optional_metadata: ClassVar[frozenset[str]] = frozenset()
+    #: Capabilities the metadata API lists (``ETAG``, ``TRANSACTIONAL``, ``TTL``, ...).
+    features: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str, metadata: Mapping[str, str]) -> None:
         """``metadata`` has every secretKeyRef already resolved to its plain value."""

@@ -9,10 +9,12 @@ Every failure a caller can see is a ``DaprError``: its ``code`` is daprd's ``err
     DaprError
     ├── ComponentConfigError      start-up: a component file is wrong (names file and field)
     ├── MalformedRequest          400 ERR_MALFORMED_REQUEST
+    │   └── StateOperationNotSupported  400 ERR_NOT_SUPPORTED_STATE_OPERATION
     ├── StateStoreNotConfigured   500 ERR_STATE_STORES_NOT_CONFIGURED
     ├── StateStoreNotFound        400 ERR_STATE_STORE_NOT_FOUND
     ├── StateGetError             500 ERR_STATE_GET
     ├── StateSaveError            500 ERR_STATE_SAVE
+    │   └── StateRequestInvalid   400 ERR_STATE_SAVE (bad ttlInSeconds and the like)
     ├── StateDeleteError          500 ERR_STATE_DELETE
     ├── StateTransactionError     500 ERR_STATE_TRANSACTION
     ├── ETagMismatch              409 (gRPC ABORTED)
@@ -46,10 +48,12 @@ __all__ = [
     "SecretStoreNotConfigured",
     "SecretStoreNotFound",
     "StateDeleteError",
+    "StateOperationNotSupported",
     "StateGetError",
     "StateSaveError",
     "StateStoreNotConfigured",
     "StateStoreNotFound",
+    "StateRequestInvalid",
     "StateTransactionError",
 ]
 
@@ -79,6 +83,12 @@ class MalformedRequest(DaprError):
         "ERR_MALFORMED_REQUEST", HTTPStatus.BAD_REQUEST, grpc.StatusCode.INVALID_ARGUMENT)
 
 
+class StateOperationNotSupported(MalformedRequest):
+    """A transaction operation other than upsert/delete (gRPC: UNIMPLEMENTED, as daprd)."""
+
+    code, grpc_status = "ERR_NOT_SUPPORTED_STATE_OPERATION", grpc.StatusCode.UNIMPLEMENTED
+
+
 class StateStoreNotConfigured(DaprError):
     code, grpc_status = "ERR_STATE_STORES_NOT_CONFIGURED", grpc.StatusCode.FAILED_PRECONDITION
 
@@ -94,6 +104,12 @@ class StateGetError(DaprError):
 
 class StateSaveError(DaprError):
     code = "ERR_STATE_SAVE"
+
+
+class StateRequestInvalid(StateSaveError):
+    """Request metadata a store cannot accept; daprd answers 500, this runtime 400."""
+
+    http_status, grpc_status = HTTPStatus.BAD_REQUEST, grpc.StatusCode.INVALID_ARGUMENT
 
 
 class StateDeleteError(DaprError):

@@ -27,9 +27,41 @@ Errors: every method raises ``sidecar.errors.DaprError`` subclasses only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["AppRequest", "AppResponse"]
+from .bindings.base import BindingRequest, BindingResponse
+from .errors import (
+    BindingInvokeError,
+    BindingNotFound,
+    DaprError,
+    SecretGetError,
+    SecretStoreNotConfigured,
+    SecretStoreNotFound,
+    StateDeleteError,
+    StateGetError,
+    StateSaveError,
+    StateStoreNotConfigured,
+    StateStoreNotFound,
+    StateTransactionError,
+)
+from .settings import RUNTIME_VERSION
+from .state.base import DeleteRequest, GetResponse, SetRequest, StateStore, TransactionOperation
+
+if TYPE_CHECKING:
+    from .app_channel import AppChannel
+    from .invoke import Invoker
+    from .registry import Registry
+    from .settings import Settings
+
+__all__ = ["AppRequest", "AppResponse", "Runtime"]
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -50,3 +82,199 @@ class AppResponse:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     content_type: str = ""
+
+
+@contextmanager
+def _reported(fallback: type[DaprError], prefix: str, code: str | None = None) -> Iterator[None]:
+    """Re-raise any failure as a DaprError whose message starts with daprd's ``prefix``.
+
+    The class of a DaprError is kept (so ETagMismatch stays a 409); anything else a component
+    lets escape becomes ``fallback``, because a component bug must not crash the request.
+    """
+    try:
+        yield
+    except DaprError as err:
+        wrapped = err.__class__.__new__(err.__class__)
+        DaprError.__init__(wrapped, f"{prefix}{err.message}")
+        wrapped.code = code or err.code
+        raise wrapped from err
+    except Exception as err:  # noqa: BLE001 - see docstring
+        _log.exception("component failure")
+        raise fallback(f"{prefix}{err}") from err
+
+
+class Runtime:
+    """The building blocks of one app id over the loaded components (see module docstring)."""
+
+    def __init__(self, settings: Settings, components: Registry) -> None:
+        self.settings = settings
+        self.components = components
+        self._invoker: Invoker | None = None
+        self._channel: AppChannel | None = None
+        self._started = False
+        self._closed = False
+        self._ready = False
+        self._lock = threading.Lock()
+
+    @property
+    def app_id(self) -> str:
+        return self.settings.app_id
+
+    @property
+    def ready(self) -> bool:
+        """True between ``start`` and ``stop``: what the health endpoint reports."""
+        return self._ready
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _store(self, name: str) -> tuple[StateStore, str]:
+        if not self.components.state_stores:
+            raise StateStoreNotConfigured("state store is not configured")
+        store = self.components.state_stores.get(name)
+        if store is None:
+            raise StateStoreNotFound(f"state store {name} is not found")
+        return store, self.components.key_prefixes.get(name, "")
+
+    def get_state(self, store: str, key: str, metadata: dict[str, str]) -> GetResponse | None:
+        backend, prefix = self._store(store)
+        with _reported(StateGetError, f"fail to get {key} from state store {store}: "):
+            return backend.get(prefix + key, metadata)
+
+    def bulk_get_state(self, store: str, keys: list[str],
+                       metadata: dict[str, str]) -> list[tuple[str, GetResponse | None]]:
+        backend, prefix = self._store(store)
+        with _reported(StateGetError, f"failed getting bulk state from state store {store}: "):
+            found = backend.bulk_get([prefix + key for key in keys])
+        return [(key, item) for key, (_, item) in zip(keys, found)]
+
+    def save_state(self, store: str, items: list[SetRequest]) -> None:
+        backend, prefix = self._store(store)
+        with _reported(StateSaveError, f"failed saving state in state store {store}: "):
+            for item in items:
+                backend.set(_prefixed(item, prefix))
+
+    def delete_state(self, store: str, request: DeleteRequest) -> None:
+        backend, prefix = self._store(store)
+        with _reported(StateDeleteError, f"failed deleting state with key {request.key}: ",
+                       code=StateDeleteError.code):
+            backend.delete(_prefixed(request, prefix))
+
+    def transact_state(self, store: str, operations: list[TransactionOperation],
+                       metadata: dict[str, str]) -> None:
+        backend, prefix = self._store(store)
+        prefixed = [TransactionOperation(op.operation, _prefixed(op.request, prefix))
+                    for op in operations]
+        with _reported(StateTransactionError, "error while executing state transaction: ",
+                       code=StateTransactionError.code):
+            backend.transact(prefixed)
+
+    # -- secrets ----------------------------------------------------------------------------
+
+    def _secret_store(self, name: str) -> Any:
+        if not self.components.secret_stores:
+            raise SecretStoreNotConfigured("secret store is not configured")
+        store = self.components.secret_stores.get(name)
+        if store is None:
+            raise SecretStoreNotFound(f"failed finding secret store with key {name}")
+        return store
+
+    def get_secret(self, store: str, key: str, metadata: dict[str, str]) -> dict[str, str]:
+        backend = self._secret_store(store)
+        with _reported(SecretGetError,
+                       f"failed getting secret with key {key} from secret store {store}: "):
+            return backend.get(key, metadata)
+
+    def bulk_get_secret(self, store: str, metadata: dict[str, str]) -> dict[str, dict[str, str]]:
+        backend = self._secret_store(store)
+        with _reported(SecretGetError, f"failed getting secrets from secret store {store}: "):
+            return backend.bulk_get(metadata)
+
+    # -- bindings ---------------------------------------------------------------------------
+
+    def invoke_binding(self, name: str, request: BindingRequest) -> BindingResponse:
+        binding = self.components.output_bindings.get(name)
+        if binding is None:
+            raise BindingNotFound(f"error when invoke output binding {name}: "
+                                  f"couldn't find output binding {name}")
+        with _reported(BindingInvokeError, f"error when invoke output binding {name}: "):
+            return binding.invoke(request)
+
+    # -- service invocation -----------------------------------------------------------------
+
+    def invoke_app(self, app_id: str, method: str, request: AppRequest) -> AppResponse:
+        """Call ``method`` on ``app_id``: the own app directly, any other through its runtime."""
+        return self._get_invoker().invoke(app_id, method, request)
+
+    def _get_invoker(self) -> Invoker:
+        with self._lock:
+            if self._invoker is None:
+                # Imported here: invoke/ and app_channel.py import this module's types.
+                from .invoke import Invoker
+                self._invoker = Invoker(self.settings, self._get_channel())
+            return self._invoker
+
+    def _get_channel(self) -> AppChannel:
+        if self._channel is None:
+            from .app_channel import AppChannel
+            self._channel = AppChannel(self.settings)
+        return self._channel
+
+    # -- metadata and lifecycle -------------------------------------------------------------
+
+    def metadata(self) -> dict[str, Any]:
+        """daprd's ``GET /v1.0/metadata`` document."""
+        settings = self.settings
+        info: dict[str, Any] = {
+            "id": settings.app_id,
+            "runtimeVersion": RUNTIME_VERSION,
+            "enabledFeatures": [],
+            "actors": [],
+            "components": [
+                {"name": c.name, "type": c.type_name, "version": c.version,
+                 "capabilities": list(c.instance.features)}
+                for c in self.components.components
+            ],
+            "extended": {"appCommand": "", "daprRuntimeVersion": RUNTIME_VERSION},
+        }
+        if settings.app_port is not None:
+            info["appConnectionProperties"] = {
+                "port": settings.app_port, "protocol": settings.app_protocol,
+                "channelAddress": settings.app_host, "maxConcurrency": -1,
+            }
+        return info
+
+    def start(self) -> None:
+        """Register this runtime for name resolution and start delivering input bindings."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        from .invoke.registry_dir import register
+        register(self.settings)
+        if self.components.input_bindings:
+            self._get_channel().start_input_bindings(self.components.input_bindings)
+        self._ready = True
+
+    def stop(self) -> None:
+        """Stop input bindings, leave the registry, close components (idempotent)."""
+        with self._lock:
+            started, self._started = self._started, False
+            closed, self._closed = self._closed, True
+            self._ready = False
+        if closed:
+            return
+        if self._channel is not None:
+            self._channel.close()
+        if self._invoker is not None:
+            self._invoker.close()
+        if started:
+            from .invoke.registry_dir import unregister
+            unregister(self.settings)
+        self.components.close()
+
+
+def _prefixed(request: _T, prefix: str) -> _T:
+    """A copy of a Set/DeleteRequest with the store's key prefix applied."""
+    if not prefix:
+        return request
+    return replace(request, key=prefix + request.key)  # type: ignore[type-var]

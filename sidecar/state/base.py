@@ -7,13 +7,23 @@ stores the JSON text of the value, the gRPC API the bytes it was given, as daprd
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Literal
 
 from ..component import Component
+from ..errors import ETagInvalid, StateRequestInvalid
 
-__all__ = ["DeleteRequest", "GetResponse", "SetRequest", "StateStore", "TransactionOperation"]
+__all__ = [
+    "DeleteRequest", "GetResponse", "SetRequest", "StateStore", "TransactionOperation",
+    "TTL_EXPIRE_METADATA", "TTL_METADATA", "parse_ttl", "parse_version_etag", "ttl_expire_time",
+]
+
+#: Request metadata key of a per-item TTL, in seconds; -1 means "never expire".
+TTL_METADATA = "ttlInSeconds"
+#: Response metadata key of the moment a TTL'd item expires (RFC 3339, UTC).
+TTL_EXPIRE_METADATA = "ttlExpireTime"
 
 Concurrency = Literal["first-write", "last-write"]
 
@@ -74,3 +84,43 @@ class StateStore(Component):
     def transact(self, operations: Sequence[TransactionOperation]) -> None:
         """All operations or none. Stores that cannot do this atomically must not claim it."""
         raise NotImplementedError
+
+
+def parse_ttl(metadata: Mapping[str, str], default: int | None = None) -> int | None:
+    """``ttlInSeconds`` as an int (-1 = persist), ``default`` when absent.
+
+    Raises ``StateRequestInvalid`` for text that is not an integer >= -1, as Dapr's
+    ``utils.ParseTTL`` refuses it.
+    """
+    text = metadata.get(TTL_METADATA)
+    if text is None or text == "":
+        return default
+    try:
+        ttl = int(text)
+    except ValueError:
+        raise StateRequestInvalid(
+            f"incorrect value for metadata {TTL_METADATA}: {text!r} is not an integer") from None
+    if ttl < -1:
+        raise StateRequestInvalid(
+            f"incorrect value for metadata {TTL_METADATA}: {ttl} is below -1")
+    return ttl
+
+
+def parse_version_etag(etag: str | None) -> int | None:
+    """A version etag as an int; None for no etag (absent or empty, as in Dapr).
+
+    Raises ``ETagInvalid`` when the etag is not an integer: no store here produces one.
+    """
+    if etag is None or etag == "":
+        return None
+    try:
+        return int(etag)
+    except ValueError:
+        raise ETagInvalid(f"invalid etag value: {etag!r} is not an etag this store "
+                          "produced (etags are integers)") from None
+
+
+def ttl_expire_time(expires_at: float) -> str:
+    """RFC 3339 form of a Unix time, as daprd reports ``ttlExpireTime``."""
+    moment = datetime.fromtimestamp(expires_at, tz=timezone.utc)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,101 @@
+"""``python -m sidecar``: parse daprd's flags, load components, serve HTTP and gRPC until
+SIGTERM/SIGINT, then shut down in order (servers, input bindings, registry entry, components).
+
+Start-up failures (a bad component file, a port in use) print one line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from types import FrameType
+from typing import Any
+
+from ._cli import parse_settings
+from .components import load_components
+from .errors import ComponentConfigError
+from .runtime import Runtime
+from .settings import SHUTDOWN_GRACE, Settings
+
+__all__ = ["main", "run"]
+
+_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+               "error": logging.ERROR, "fatal": logging.CRITICAL}
+_log = logging.getLogger("sidecar")
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=_LOG_LEVELS[settings.log_level], stream=sys.stderr,
+        format=f"time=%(asctime)s level=%(levelname)s app_id={settings.app_id} "
+               "scope=%(name)s msg=%(message)s")
+    # werkzeug logs every request at INFO; daprd does not.
+    logging.getLogger("werkzeug").setLevel(max(logging.WARNING, _LOG_LEVELS[settings.log_level]))
+
+
+def _start_grpc(runtime: Runtime, settings: Settings) -> Any:
+    try:
+        from .grpc_api import serve as serve_grpc
+    except ImportError as err:
+        _log.warning("gRPC API not available (%s); serving HTTP only", err)
+        return None
+    return serve_grpc(runtime, settings.listen_address, settings.grpc_port)
+
+
+def run(settings: Settings, stop: threading.Event | None = None) -> int:
+    """Serve until ``stop`` is set (by a signal when run from ``main``); returns the exit code."""
+    from .http_api import serve as serve_http
+
+    stop = stop or threading.Event()
+    try:
+        components = load_components(settings.resources_paths, settings.app_id)
+    except ComponentConfigError as err:
+        print(f"error loading components: {err.message}", file=sys.stderr)
+        return 1
+    runtime = Runtime(settings, components)
+    servers: list[Any] = []
+    try:
+        http = serve_http(runtime, settings.listen_address, settings.http_port)
+        servers.append(http)
+        runtime.settings = replace(settings, http_port=http.port)
+        grpc_server = _start_grpc(runtime, settings)
+        if grpc_server is not None:
+            servers.append(grpc_server)
+    except OSError as err:
+        print(f"error starting the Dapr API servers: {err}", file=sys.stderr)
+        for server in servers:
+            server.stop(0)
+        runtime.stop()
+        return 1
+    runtime.start()
+    _log.info("dapr initialized. Status: Running. HTTP %s:%d, gRPC %s:%d, app port %s",
+              settings.listen_address, runtime.settings.http_port, settings.listen_address,
+              settings.grpc_port, settings.app_port)
+    stop.wait()
+    _log.info("shutting down")
+    for server in servers:
+        server.stop(SHUTDOWN_GRACE)
+    runtime.stop()
+    _log.info("stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_settings(argv)
+    _configure_logging(settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return run(settings, stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

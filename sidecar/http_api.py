@@ -1,0 +1,264 @@
+"""daprd's HTTP API v1.0 as a thin WSGI front end over ``Runtime`` (werkzeug).
+
+Routes, status codes, headers and error bodies follow daprd: errors are
+``{"errorCode": ..., "message": ...}`` with the status of the ``DaprError``; a body that is
+not JSON is 400 ERR_MALFORMED_REQUEST. Served by werkzeug's threaded server (``serve``),
+which speaks HTTP/1.1 with keep-alive, so each client connection gets its own thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from . import http_requests as parse
+from .errors import DaprError
+from .runtime import AppRequest, AppResponse
+from .settings import MAX_BODY_BYTES
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from .runtime import Runtime
+
+__all__ = ["APP_ID_HEADER", "HttpApi", "HttpServer", "serve"]
+
+#: On a non-API path this header turns the request into a service invocation.
+APP_ID_HEADER = "dapr-app-id"
+_JSON = "application/json"
+_METADATA_PREFIX = "metadata."
+_API_PREFIX = "/v1.0/"
+_ANY_VERB = None
+_NOT_FORWARDED = frozenset({"host", "content-length", "connection", "transfer-encoding",
+                            "keep-alive", "te", "upgrade", APP_ID_HEADER})
+_log = logging.getLogger(__name__)
+
+_RULES = [
+    Rule("/v1.0/healthz", endpoint="healthz", methods=["GET"]),
+    Rule("/v1.0/healthz/outbound", endpoint="healthz", methods=["GET"]),
+    Rule("/v1.0/metadata", endpoint="metadata", methods=["GET"]),
+    Rule("/v1.0/state/<store>", endpoint="save_state", methods=["POST"]),
+    Rule("/v1.0/state/<store>/bulk", endpoint="bulk_state", methods=["POST", "PUT"]),
+    Rule("/v1.0/state/<store>/transaction", endpoint="transact_state", methods=["POST", "PUT"]),
+    Rule("/v1.0/state/<store>/<path:key>", endpoint="get_state", methods=["GET"]),
+    Rule("/v1.0/state/<store>/<path:key>", endpoint="delete_state", methods=["DELETE"]),
+    Rule("/v1.0/secrets/<store>/bulk", endpoint="bulk_secret", methods=["GET"]),
+    Rule("/v1.0/secrets/<store>/<path:key>", endpoint="get_secret", methods=["GET"]),
+    Rule("/v1.0/bindings/<name>", endpoint="binding", methods=["POST", "PUT"]),
+    Rule("/v1.0/invoke/<app_id>/method/", endpoint="invoke", methods=_ANY_VERB,
+         defaults={"method": ""}),
+    Rule("/v1.0/invoke/<app_id>/method/<path:method>", endpoint="invoke", methods=_ANY_VERB),
+]
+
+
+def _json_response(value: Any, status: int = HTTPStatus.OK,
+                   headers: dict[str, str] | None = None) -> Response:
+    return Response(parse.dump_json(value), status=status, headers=headers,
+                    content_type=_JSON)
+
+
+def _empty(status: int = HTTPStatus.NO_CONTENT) -> Response:
+    return Response(status=status)
+
+
+def _error(err: DaprError) -> Response:
+    return _json_response(err.to_json(), err.http_status)
+
+
+def _header_value(value: str) -> str:
+    # Header values cannot carry line breaks or non-latin-1 text; keep what is safe.
+    return value.replace("\r", " ").replace("\n", " ").encode("latin-1", "replace").decode(
+        "latin-1")
+
+
+def _metadata_headers(metadata: dict[str, str]) -> dict[str, str]:
+    return {f"{_METADATA_PREFIX}{k}": _header_value(v) for k, v in metadata.items()}
+
+
+def _query_metadata(request: Request) -> dict[str, str]:
+    return {k[len(_METADATA_PREFIX):]: v for k, v in request.args.items()
+            if k.startswith(_METADATA_PREFIX)}
+
+
+def _body_json(request: Request) -> Any:
+    return parse.decode_json(request.get_data(cache=True))
+
+
+def _forwarded_headers(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
+
+
+def _app_response(reply: AppResponse) -> Response:
+    response = Response(reply.body, status=reply.status)
+    response.headers.clear()
+    for key, value in reply.headers.items():
+        response.headers[key] = value
+    if reply.content_type:
+        response.headers["Content-Type"] = reply.content_type
+    return response
+
+
+class HttpApi:
+    """The WSGI application: one handler per daprd endpoint, all over one ``Runtime``."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.url_map = Map(_RULES, strict_slashes=False, merge_slashes=False)
+
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        request.max_content_length = MAX_BODY_BYTES
+        return self.dispatch(request)(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        """Route ``request`` and turn every failure into daprd's JSON error shape."""
+        try:
+            app_id = request.headers.get(APP_ID_HEADER)
+            if app_id and not request.path.startswith(_API_PREFIX):
+                return self.invoke(request, app_id=app_id, method=request.path.lstrip("/"))
+            endpoint, args = self.url_map.bind_to_environ(request.environ).match()
+            handler: Callable[..., Response] = getattr(self, endpoint)
+            return handler(request, **args)
+        except DaprError as err:
+            return _error(err)
+        except NotFound:
+            return _json_response({"errorCode": "ERR_NOT_FOUND", "message": (
+                f"method {request.method} {request.path} is not found")}, HTTPStatus.NOT_FOUND)
+        except MethodNotAllowed as err:
+            return _json_response({"errorCode": "ERR_METHOD_NOT_ALLOWED", "message": (
+                f"method {request.method} is not allowed on {request.path}; allowed: "
+                f"{', '.join(err.valid_methods or [])}")}, HTTPStatus.METHOD_NOT_ALLOWED)
+        except HTTPException as err:
+            return _json_response({"errorCode": "ERR_MALFORMED_REQUEST",
+                                   "message": err.description}, err.code or 400)
+        except Exception:  # noqa: BLE001 - a bug must answer 500 JSON, not drop the socket
+            _log.exception("unhandled error serving %s %s", request.method, request.path)
+            return _json_response({"errorCode": "ERR_INTERNAL", "message": (
+                "internal error in the local Dapr runtime; see its log")},
+                HTTPStatus.INTERNAL_SERVER_ERROR)
+
+    # -- health and metadata ----------------------------------------------------------------
+
+    def healthz(self, request: Request) -> Response:
+        # daprd answers 500 until its start-up (components, app channel) has finished.
+        if not self.runtime.ready:
+            return _json_response({"errorCode": "ERR_HEALTH_NOT_READY",
+                                   "message": "dapr is not ready"},
+                                  HTTPStatus.INTERNAL_SERVER_ERROR)
+        return _empty()
+
+    def metadata(self, request: Request) -> Response:
+        return _json_response(self.runtime.metadata())
+
+    # -- state ------------------------------------------------------------------------------
+
+    def save_state(self, request: Request, store: str) -> Response:
+        items = parse.set_requests(_body_json(request))
+        self.runtime.save_state(store, items)
+        return _empty()
+
+    def get_state(self, request: Request, store: str, key: str) -> Response:
+        item = self.runtime.get_state(store, parse.check_key(key), _query_metadata(request))
+        if item is None:
+            return _empty()
+        headers = _metadata_headers(item.metadata)
+        if item.etag is not None:
+            headers["ETag"] = item.etag
+        return Response(item.data, status=HTTPStatus.OK, headers=headers, content_type=_JSON)
+
+    def delete_state(self, request: Request, store: str, key: str) -> Response:
+        delete = parse.delete_request(key, request.headers.get("If-Match"),
+                                      request.args.get("concurrency"), _query_metadata(request))
+        self.runtime.delete_state(store, delete)
+        return _empty()
+
+    def bulk_state(self, request: Request, store: str) -> Response:
+        keys, metadata = parse.bulk_keys(_body_json(request))
+        metadata.update(_query_metadata(request))
+        found = self.runtime.bulk_get_state(store, keys, metadata)
+        items: list[dict[str, Any]] = []
+        for key, item in found:
+            entry: dict[str, Any] = {"key": key}
+            if item is not None:
+                entry["data"] = parse.embed_json(item.data)
+                if item.etag is not None:
+                    entry["etag"] = item.etag
+                if item.metadata:
+                    entry["metadata"] = item.metadata
+            items.append(entry)
+        return Response(json.dumps(items, separators=(",", ":"), ensure_ascii=False),
+                        content_type=_JSON)
+
+    def transact_state(self, request: Request, store: str) -> Response:
+        operations, metadata = parse.transaction_operations(_body_json(request))
+        self.runtime.transact_state(store, operations, metadata)
+        return _empty()
+
+    # -- secrets ----------------------------------------------------------------------------
+
+    def get_secret(self, request: Request, store: str, key: str) -> Response:
+        return _json_response(self.runtime.get_secret(store, key, _query_metadata(request)))
+
+    def bulk_secret(self, request: Request, store: str) -> Response:
+        return _json_response(self.runtime.bulk_get_secret(store, _query_metadata(request)))
+
+    # -- bindings ---------------------------------------------------------------------------
+
+    def binding(self, request: Request, name: str) -> Response:
+        reply = self.runtime.invoke_binding(name, parse.binding_request(_body_json(request)))
+        headers = _metadata_headers(reply.metadata)
+        if reply.data is None and not reply.metadata:
+            return _empty()
+        return Response(reply.data or b"", status=HTTPStatus.OK, headers=headers,
+                        content_type=_JSON)
+
+    # -- service invocation -----------------------------------------------------------------
+
+    def invoke(self, request: Request, app_id: str, method: str) -> Response:
+        app_request = AppRequest(
+            http_verb=request.method, query=request.query_string.decode("latin-1"),
+            headers=_forwarded_headers(request), body=request.get_data(cache=False),
+            content_type=request.headers.get("Content-Type", ""))
+        return _app_response(self.runtime.invoke_app(app_id, method, app_request))
+
+
+class HttpServer:
+    """The threaded werkzeug server running ``HttpApi`` in a background thread."""
+
+    def __init__(self, server: BaseWSGIServer) -> None:
+        self._server = server
+        self.port: int = server.server_port
+        self._thread = threading.Thread(target=server.serve_forever, name="dapr-http",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop accepting requests, wait up to ``grace`` seconds for the loop, close the socket."""
+        self._server.shutdown()
+        self._thread.join(grace)
+        self._server.server_close()
+
+
+def serve(runtime: Runtime, host: str, port: int) -> HttpServer:
+    """Start serving the HTTP API on ``host:port`` (0 = any free port); returns the server.
+
+    Raises ``OSError`` when the address cannot be bound.
+    """
+    server = make_server(host, port, HttpApi(runtime), threaded=True)
+    # Threads serving keep-alive connections must not keep the process alive at exit.
+    server.daemon_threads = True
+    http = HttpServer(server)
+    http.start()
+    return http

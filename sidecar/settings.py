@@ -1,0 +1,103 @@
+"""Every default of the runtime, in one place, and the ``Settings`` one process runs with.
+
+``_cli.py`` builds a ``Settings`` from daprd's flags, each with an environment fallback
+(precedence: flag, then environment variable, then the default below). Nothing else in the
+runtime reads ``os.environ`` for its configuration.
+
+    flag                      environment variable        default
+    --app-id                  APP_ID                      "" (required in practice)
+    --app-port                APP_PORT                    none (no app channel)
+    --app-protocol            APP_PROTOCOL                http
+    --dapr-http-port          DAPR_HTTP_PORT              3500
+    --dapr-grpc-port          DAPR_GRPC_PORT              50001
+    --resources-path          DAPR_RESOURCES_PATH         ./components (os.pathsep-separated)
+    --config                  DAPR_CONFIG                 none
+    --log-level               DAPR_LOG_LEVEL              info
+    --dapr-listen-addresses   DAPR_LISTEN_ADDRESSES       127.0.0.1
+    --registry-dir            DAPR_LOCAL_REGISTRY_DIR     $XDG_RUNTIME_DIR/dapr-local or
+                                                          /tmp/dapr-local-<uid>
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "APP_CHANNEL_TIMEOUT",
+    "APP_PROTOCOLS",
+    "CONNECT_TIMEOUT",
+    "DEFAULT_APP_PROTOCOL",
+    "DEFAULT_GRPC_PORT",
+    "DEFAULT_HTTP_PORT",
+    "DEFAULT_LISTEN_ADDRESS",
+    "DEFAULT_LOG_LEVEL",
+    "DEFAULT_RESOURCES_PATH",
+    "INPUT_BINDING_PROBE_ATTEMPTS",
+    "INPUT_BINDING_PROBE_INTERVAL",
+    "LOG_LEVELS",
+    "MAX_BODY_BYTES",
+    "REDIS_SOCKET_TIMEOUT",
+    "RUNTIME_VERSION",
+    "SHUTDOWN_GRACE",
+    "Settings",
+    "default_registry_dir",
+]
+
+DEFAULT_HTTP_PORT = 3500
+DEFAULT_GRPC_PORT = 50001
+DEFAULT_APP_PROTOCOL = "http"
+APP_PROTOCOLS = ("http",)
+DEFAULT_LOG_LEVEL = "info"
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+DEFAULT_LISTEN_ADDRESS = "127.0.0.1"
+#: daprd's default when no --resources-path is given (relative to the working directory).
+DEFAULT_RESOURCES_PATH = "./components"
+#: Reported as ``runtimeVersion`` by the metadata API.
+RUNTIME_VERSION = "1.15.0-local"
+#: daprd's default --max-body-size (4 MiB) for HTTP request bodies.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Seconds to wait for a TCP connection to the app or to another runtime.
+CONNECT_TIMEOUT = 5.0
+#: Seconds an app (or a remote runtime) may take to answer one invocation.
+APP_CHANNEL_TIMEOUT = 60.0
+#: Seconds a Redis command may block before the store reports an error (never hang).
+REDIS_SOCKET_TIMEOUT = 5.0
+#: How often, and how far apart in seconds, input bindings ask the app whether it subscribes.
+INPUT_BINDING_PROBE_ATTEMPTS = 20
+INPUT_BINDING_PROBE_INTERVAL = 0.5
+#: Seconds the servers get to finish in-flight requests at shutdown.
+SHUTDOWN_GRACE = 5.0
+
+
+def default_registry_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_RUNTIME_DIR/dapr-local``, else ``/tmp/dapr-local-<uid>``."""
+    environ = os.environ if environ is None else environ
+    runtime_dir = environ.get("XDG_RUNTIME_DIR")
+    if runtime_dir:
+        return Path(runtime_dir) / "dapr-local"
+    return Path(tempfile.gettempdir()) / f"dapr-local-{os.getuid()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one runtime process runs with; built by ``_cli.parse_settings``."""
+
+    app_id: str = ""
+    app_port: int | None = None
+    app_protocol: str = DEFAULT_APP_PROTOCOL
+    http_port: int = DEFAULT_HTTP_PORT
+    grpc_port: int = DEFAULT_GRPC_PORT
+    resources_paths: tuple[Path, ...] = (Path(DEFAULT_RESOURCES_PATH),)
+    config: Path | None = None
+    log_level: str = DEFAULT_LOG_LEVEL
+    listen_address: str = DEFAULT_LISTEN_ADDRESS
+    registry_dir: Path | None = None
+
+    @property
+    def app_host(self) -> str:
+        """Where the app listens: daprd's app channel always uses the loopback address."""
+        return "127.0.0.1"
