@@ -22,6 +22,7 @@ Every failure a caller can see is a ``DaprError``: its ``code`` is daprd's ``err
     ├── SecretStoreNotConfigured  500 ERR_SECRET_STORES_NOT_CONFIGURED
     ├── SecretStoreNotFound       401 ERR_SECRET_STORE_NOT_FOUND
     ├── SecretGetError            500 ERR_SECRET_GET
+    │   └── SecretNotFound        404 ERR_SECRET_GET (daprd: 500)
     ├── BindingNotFound           404 ERR_INVOKE_OUTPUT_BINDING
     ├── BindingInvokeError        500 ERR_INVOKE_OUTPUT_BINDING
     ├── DirectInvokeError         500 ERR_DIRECT_INVOKE
@@ -45,6 +46,7 @@ __all__ = [
     "ETagMismatch",
     "MalformedRequest",
     "SecretGetError",
+    "SecretNotFound",
     "SecretStoreNotConfigured",
     "SecretStoreNotFound",
     "StateDeleteError",
@@ -145,6 +147,12 @@ class SecretStoreNotFound(DaprError):
 
 class SecretGetError(DaprError):
     code = "ERR_SECRET_GET"
+
+
+class SecretNotFound(SecretGetError):
+    """The store has no such secret: the caller asked for a wrong name, so a 404."""
+
+    http_status, grpc_status = HTTPStatus.NOT_FOUND, grpc.StatusCode.NOT_FOUND
 
 
 class BindingNotFound(DaprError):

@@ -42,7 +42,7 @@ def _state_component(kind: str) -> dict:
     return component_doc(STATE_STORE, "state.in-memory")
 
 
-@pytest.fixture(scope="module", params=["in-memory"])
+@pytest.fixture(scope="module", params=["in-memory", "redis"])
 def state_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[StateApi]:
     """A runtime with one state store of each type in turn (or the external runtime)."""
