@@ -70,7 +70,8 @@ class AppChannel:
             raise DirectInvokeError(f"failed to invoke, id: {app_id}, err: app channel is "
                                     "not initialized (the runtime was started without --app-port)")
         headers = {k: v for k, v in request.headers.items()
-                   if k.lower() not in HOP_BY_HOP_HEADERS}
+                   if k.lower() not in HOP_BY_HOP_HEADERS and not k.lower().startswith(
+                       "dapr-call")}
         if request.content_type:
             headers["content-type"] = request.content_type
         headers["dapr-callee-app-id"] = app_id

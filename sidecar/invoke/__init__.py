@@ -43,7 +43,9 @@ class Invoker:
         if not app_id:
             raise DirectInvokeError("failed to invoke: the app id is empty")
         if app_id == self.settings.app_id:
-            caller = request.headers.get(CALLER_HEADER, "") or app_id
+            # Set by the forwarding runtime; absent when the app's own runtime was called.
+            caller = next((v for k, v in request.headers.items()
+                           if k.lower() == CALLER_HEADER), "") or app_id
             return self.channel.call(method, request, caller=caller)
         return self._forward(app_id, method, request)
 
