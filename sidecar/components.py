@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,6 @@ class ComponentSpec:
     secret_store: str | None = None
     scopes: tuple[str, ...] = ()
     ignore_errors: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def error(self, message: str) -> ComponentConfigError:
         return ComponentConfigError(f"{self.source}: component {self.name!r}: {message}")
@@ -66,13 +65,14 @@ def _check_fields(source: Path, where: str, given: Mapping[str, Any],
                   allowed: frozenset[str]) -> None:
     unknown = sorted(set(given) - allowed)
     if unknown:
-        raise ComponentConfigError(
-            f"{source}: {where}: unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+        raise ComponentConfigError(f"{source}: {where}: unknown field {unknown[0]!r} "
+                                   f"(allowed: {', '.join(sorted(allowed))})")
 
 
 def _string(source: Path, where: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ComponentConfigError(f"{source}: {where}: missing required field (a non-empty string)")
+        raise ComponentConfigError(
+            f"{source}: {where}: missing required field (a non-empty string)")
     return value
 
 
@@ -80,7 +80,8 @@ def _parse_spec(source: Path, doc: Mapping[str, Any]) -> ComponentSpec:
     _check_fields(source, "component", doc, _TOP_FIELDS)
     meta = doc.get("metadata")
     if not isinstance(meta, Mapping):
-        raise ComponentConfigError(f"{source}: metadata: missing required field (a mapping with name)")
+        raise ComponentConfigError(
+            f"{source}: metadata: missing required field (a mapping with name)")
     name = _string(source, "metadata.name", meta.get("name"))
     spec = doc.get("spec")
     if not isinstance(spec, Mapping):
@@ -89,14 +90,16 @@ def _parse_spec(source: Path, doc: Mapping[str, Any]) -> ComponentSpec:
     _check_fields(source, where, spec, _SPEC_FIELDS)
     items = spec.get("metadata") or []
     if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
-        raise ComponentConfigError(f"{source}: {where}.metadata: must be a list of name/value items")
+        raise ComponentConfigError(
+            f"{source}: {where}.metadata: must be a list of name/value items")
     auth = doc.get("auth") or {}
     if not isinstance(auth, Mapping):
         raise ComponentConfigError(f"{source}: component {name!r}: auth: must be a mapping")
     _check_fields(source, f"component {name!r}: auth", auth, frozenset({"secretStore"}))
     scopes = doc.get("scopes") or []
     if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-        raise ComponentConfigError(f"{source}: component {name!r}: scopes: must be a list of app ids")
+        raise ComponentConfigError(
+            f"{source}: component {name!r}: scopes: must be a list of app ids")
     return ComponentSpec(
         source=source, name=name,
         type_name=_string(source, f"{where}.type", spec.get("type")),
@@ -240,7 +243,8 @@ def load_components(paths: Sequence[Path], app_id: str,
     seen: dict[str, ComponentSpec] = {}
     for spec in specs:
         if spec.name in seen:
-            raise spec.error(f"metadata.name: duplicate name, also defined in {seen[spec.name].source}")
+            raise spec.error(
+                f"metadata.name: duplicate name, also defined in {seen[spec.name].source}")
         seen[spec.name] = spec
     registry = Registry()
     try:

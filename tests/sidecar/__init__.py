@@ -1,0 +1,1 @@
+"""Tests of the local Dapr runtime (sidecar/), mostly through a real subprocess."""

@@ -20,6 +20,8 @@ from tests.dapr_runtime import run_sidecar
 
 from .helpers import EXTERNAL_URL, component_doc, unique_id, write_components
 
+__all__ = ["STATE_STORE", "StateApi", "state_api"]
+
 STATE_STORE = "statestore"
 _REDIS_HOST = REDIS_URL.split("://", 1)[1].split("/", 1)[0]
 

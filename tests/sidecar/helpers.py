@@ -38,7 +38,8 @@ def component_doc(name: str, type_name: str, metadata: Mapping[str, Any] | None 
     return doc
 
 
-def write_components(folder: Path, *docs: dict[str, Any], filename: str = "components.yaml") -> Path:
+def write_components(folder: Path, *docs: dict[str, Any],
+                     filename: str = "components.yaml") -> Path:
     """Write ``docs`` as one multi-document YAML file in ``folder``; returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / filename).write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")

@@ -124,7 +124,8 @@ def test_bulk_get_returns_every_key_in_order(state_api: StateApi) -> None:
 
 def test_ttl_expires_the_item(state_api: StateApi) -> None:
     key = _key("ttl")
-    assert _save(state_api, {"key": key, "value": "short", "metadata": {"ttlInSeconds": "1"}}) == 204
+    assert _save(state_api, {"key": key, "value": "short",
+                             "metadata": {"ttlInSeconds": "1"}}) == 204
     got = state_api.client.get(state_api.url(f"/{key}"))
     assert got.status_code == 200
     assert "metadata.ttlExpireTime" in got.headers
