@@ -1,0 +1,1 @@
+"""A local, daprd-compatible Dapr runtime: ``python -m sidecar`` (see docs/sidecar.md)."""

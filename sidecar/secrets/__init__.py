@@ -1,0 +1,1 @@
+"""Secret stores: ``base.py`` holds the interface, one module per ``secretstores.*`` type."""
