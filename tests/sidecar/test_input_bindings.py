@@ -7,15 +7,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
 from sidecar.app_channel import AppChannel
 from sidecar.bindings.base import Deliver, InputBinding
 from sidecar.settings import Settings
-from tests.dapr_runtime import free_port
+from tests.dapr_runtime import free_port, run_sidecar
 
 from .fake_app import run_fake_app
+from .helpers import component_doc, unique_id, write_components
 
 
 class FakeTicker(InputBinding):
@@ -110,3 +112,15 @@ def test_probe_retries_until_the_app_is_up() -> None:
             _wait_for(app.received, "the event after the app came up")
     finally:
         channel.close()
+
+
+def test_cron_component_fires_into_the_app_end_to_end(tmp_path: Path) -> None:
+    """The real runtime with a bindings.cron component delivers to a real app."""
+    folder = write_components(tmp_path, component_doc("every-second", "bindings.cron",
+                                                       {"schedule": "@every 1s"}))
+    with run_fake_app(subscribed={"every-second"}) as app, \
+            run_sidecar(unique_id("cron"), [folder], app_port=app.port):
+        _wait_for(app.received, "a cron event")
+    post = next(r for r in app.requests if r.method == "POST")
+    assert post.path == "/every-second"
+    assert "readtimeutc" in post.headers
