@@ -29,6 +29,7 @@ Handler = Callable[[flask.Request], flask.Response]
 #: Headers a browser page may read from our answers.
 _EXPOSED_HEADERS = "Retry-After, X-Result-Key"
 _PREFLIGHT_MAX_AGE = "600"
+_DRAIN_CHUNK = 64 * 1024
 
 
 def json_response(value: Any, status: int = HTTPStatus.OK,
@@ -65,6 +66,7 @@ class Router:
             log.exception("unexpected error serving %s %s", request.method, request.path)
             response = _error_response(HttpError("internal error", "see the function's log"))
         _add_cors(request, response)
+        _discard_unread_body(request)
         return _without_body_drain(response)
 
     def _dispatch(self, request: flask.Request) -> flask.Response:
@@ -116,6 +118,22 @@ def _add_cors(request: flask.Request, response: flask.Response) -> None:
     origin = request.headers.get("Origin")
     if origin and origin in allowed:
         response.headers["Access-Control-Allow-Origin"] = origin
+
+
+def _discard_unread_body(request: flask.Request) -> None:
+    """Read and drop what an early answer (404, 406, 429, ...) left of a body within the cap.
+
+    Why: gunicorn drains at most 64 KiB of an unread body and otherwise closes the connection
+    after the answer, without telling the client, which may then reuse a dead connection.
+    Bodies over MAX_BODY_BYTES are not read (413): there the connection closes after the answer.
+    """
+    limit = settings.get().max_body_bytes
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        return
+    left = limit
+    while left > 0 and (chunk := request.stream.read(min(_DRAIN_CHUNK, left))):
+        left -= len(chunk)
 
 
 def _without_body_drain(response: flask.Response) -> flask.Response:

@@ -65,10 +65,11 @@ def to_gray(image: Image.Image) -> Image.Image:
 def encode(gray: Image.Image, fmt: str) -> bytes:
     """``gray`` as PNG (at PNG_COMPRESS_LEVEL) or GIF bytes."""
     out = io.BytesIO()
+    # The source's colour profile describes RGB; it would be wrong on a grayscale image.
     if fmt == "GIF":
-        gray.save(out, "GIF")
+        gray.save(out, "GIF", icc_profile=None)
     else:
-        gray.save(out, "PNG", compress_level=settings.get().png_compress_level)
+        gray.save(out, "PNG", compress_level=settings.get().png_compress_level, icc_profile=None)
     return out.getvalue()
 
 
@@ -79,10 +80,13 @@ def _store(data: bytes, fmt: str) -> str | None:
     if not has_component(name):
         return None
     key = f"{uuid.uuid4().hex}.{fmt.lower()}"
+    # Sent base64-encoded: daprd's localstorage decodes any data that is valid base64 (raw
+    # bytes could happen to be), and S3 decodes it when asked with decodeBase64.
+    metadata = {"fileName": key, "key": key, "decodeBase64": "true"}
     try:
         with deadline(config.binding_timeout_seconds):
-            get_client().invoke_binding(
-                name, "create", data, binding_metadata={"fileName": key, "key": key})
+            get_client().invoke_binding(name, "create", base64.b64encode(data),
+                                        binding_metadata=metadata)
     except Exception as err:  # storage is a side effect: log it, never fail the answer
         log.warning("could not store result %s in binding %r: %s", key, name, err)
         return None

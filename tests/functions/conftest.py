@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 import bindings.client
+import bindings.events
 from bindings import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,8 @@ def no_sidecar(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     settings.get.cache_clear()
     bindings.client.reset()
     yield
+    # Let queued events fail here, while the SDK still points at the closed port.
+    bindings.events.recorder().queue.join()
     settings.get.cache_clear()
     bindings.client.reset()
 
@@ -69,3 +72,14 @@ def image_bytes(image: Image.Image, fmt: str, **params: object) -> bytes:
     out = io.BytesIO()
     image.save(out, fmt, **params)
     return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_client, mysql_params):
+    """The three functions with their runtimes, on real Redis and MariaDB (see stack.py)."""
+    from contextlib import ExitStack
+
+    from .stack import start_stack
+
+    with ExitStack() as exits:
+        yield start_stack(exits, tmp_path_factory.mktemp("stack"))

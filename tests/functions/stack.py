@@ -1,0 +1,150 @@
+"""The integration stack: three local Dapr runtimes against real Redis and MariaDB, and the
+three functions as real functions-framework processes, started once per test session.
+
+Component files are written into a temporary folder (the services profile of config/, with a
+test-specific secrets file and a temporary images folder). App ids carry a random suffix, so
+state keys never meet a dev stack's on the same Redis; the runtimes share a temporary
+name-resolution folder. ``TRUST_PROXY`` is on, so each test can act as its own client through
+``X-Forwarded-For`` and the rate limit (RATE_LIMIT) never leaks between tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import threading
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.conftest import MYSQL_DSN
+from tests.dapr_runtime import Sidecar, run_sidecar
+
+from .processes import FunctionProcess, free_port, start_function
+
+__all__ = ["RATE_LIMIT", "RedisForwarder", "Stack", "client_headers", "start_stack",
+           "write_components"]
+
+RATE_LIMIT = 5
+_addresses = itertools.count(1)
+
+
+def client_headers() -> dict[str, str]:
+    """Headers that make the next requests come from a client no other test uses."""
+    n = next(_addresses)
+    return {"X-Forwarded-For": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"}
+
+
+def write_components(folder: Path, ids: dict[str, str], redis_address: str) -> Path:
+    """The services profile for ``ids`` (function name -> app id), in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "secrets.json").write_text(json.dumps({"DB_URL": {"MYSQL": MYSQL_DSN}}))
+    files = {
+        "statestore.yaml": ("state.redis", "statestore", [
+            ("redisHost", redis_address), ("redisPassword", "")], None, None),
+        "secretstore.yaml": ("secretstores.local.file", "local-store", [
+            ("secretsFile", str(folder / "secrets.json")), ("nestedSeparator", ":")],
+            None, None),
+        "images.yaml": ("bindings.localstorage", "images", [
+            ("rootPath", str(folder / "images"))], None, ids["grayscale"]),
+        "events-db.yaml": ("bindings.mysql", "events-db", [], "DB_URL:MYSQL", ids["events"]),
+    }
+    for filename, (kind, name, metadata, secret, scope) in files.items():
+        lines = ["apiVersion: dapr.io/v1alpha1", "kind: Component", "metadata:",
+                 f"  name: {name}", "spec:", f"  type: {kind}", "  version: v1", "  metadata:"]
+        lines += [f"    - name: {key}\n      value: {json.dumps(value)}" for key, value in metadata]
+        if secret:
+            lines += [f"    - name: url\n      secretKeyRef:\n        name: {secret}\n"
+                      f"        key: {secret}", "auth:", "  secretStore: local-store"]
+        if scope:
+            lines += ["scopes:", f"  - {scope}"]
+        (folder / filename).write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@dataclass
+class Stack:
+    folder: Path
+    ids: dict[str, str]
+    sidecars: dict[str, Sidecar] = field(default_factory=dict)
+    functions: dict[str, FunctionProcess] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return self.functions[name].url
+
+
+def start_stack(stack: ExitStack, folder: Path, redis_address: str = "127.0.0.1:6379",
+                env: dict[str, str] | None = None, names: tuple[str, ...] = (
+                    "events", "grayscale", "classify"),
+                events_app_id: str | None = None) -> Stack:
+    """Runtimes and functions for ``names``; everything stops when ``stack`` closes."""
+    suffix = uuid.uuid4().hex[:8]
+    ids = {"grayscale": f"image-api-grayscale-{suffix}", "classify": f"image-api-classify-{suffix}",
+           "events": f"events-service-{suffix}"}
+    components = write_components(folder / "components", ids, redis_address)
+    result = Stack(folder, ids)
+    registry = folder / "registry"
+    for name in names:
+        port = free_port()
+        sidecar = stack.enter_context(run_sidecar(ids[name], [components], app_port=port,
+                                                  registry_dir=registry))
+        fn_env = {**sidecar.env, "TRUST_PROXY": "true", "RATE_LIMIT_REQUESTS": str(RATE_LIMIT),
+                  "EVENTS_APP_ID": events_app_id or ids["events"], **(env or {})}
+        fn = start_function(name, folder, fn_env, workers=2, threads=4, port=port)
+        stack.callback(fn.stop)
+        result.sidecars[name], result.functions[name] = sidecar, fn
+    return result
+
+
+class RedisForwarder:
+    """A TCP relay to Redis that a test can break: ``mode`` is "forward", "down" (connections
+    are closed at once) or "stall" (connections are held open and nothing is relayed)."""
+
+    def __init__(self, target: tuple[str, int] = ("127.0.0.1", 6379)) -> None:
+        self.target = target
+        self.mode = "forward"
+        self._conns: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        if mode != "forward":
+            for conn in list(self._conns):
+                conn.close()
+            self._conns.clear()
+
+    def close(self) -> None:
+        self.set_mode("down")
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.mode == "down":
+                client.close()
+            elif self.mode == "stall":
+                self._conns.append(client)
+            else:
+                upstream = socket.create_connection(self.target)
+                self._conns += [client, upstream]
+                for src, dst in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while self.mode == "forward" and (data := src.recv(65536)):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.close()
+            except OSError:
+                pass
