@@ -171,3 +171,24 @@ def test_events_paging(stack):
     assert first == mine[:1]
     rest = httpx.get(f"{url}/events", params={"after": mine[0]["id"]}).json()
     assert rest[:2] == mine[1:]
+
+
+@pytest.mark.parametrize("first", ["create_event", "events"])
+def test_fresh_events_process_creates_the_table_itself(stack, mysql_params, tmp_path, first):
+    """Nobody calls /init: the first insert or select of a new process still works."""
+    from .processes import start_function
+
+    with pymysql.connect(**mysql_params) as conn, conn.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS events")
+    fn = start_function("events", tmp_path, stack.sidecars["events"].env, workers=1, threads=2)
+    try:
+        if first == "events":
+            assert httpx.get(f"{fn.url}/events", timeout=10).json() == []
+        event = {"event_ts": 1_700_000_000_000, "op_type": "fresh", "input_size": 7}
+        answer = httpx.post(f"{fn.url}/create_event", json=event, timeout=10)
+        assert (answer.status_code, answer.json()) == (200, {"status": True})
+    finally:
+        fn.stop()
+    with pymysql.connect(**mysql_params) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT event_ts, op_type, input_size FROM events")
+        assert cursor.fetchall() == ((1_700_000_000_000, "fresh", 7),)
