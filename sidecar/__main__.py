@@ -33,8 +33,9 @@ def _configure_logging(settings: Settings) -> None:
         level=_LOG_LEVELS[settings.log_level], stream=sys.stderr,
         format=f"time=%(asctime)s level=%(levelname)s app_id={settings.app_id} "
                "scope=%(name)s msg=%(message)s")
-    # werkzeug logs every request at INFO; daprd does not.
-    logging.getLogger("werkzeug").setLevel(max(logging.WARNING, _LOG_LEVELS[settings.log_level]))
+    # werkzeug and httpx log every request at INFO; daprd does not.
+    for noisy in ("werkzeug", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, _LOG_LEVELS[settings.log_level]))
 
 
 def _start_grpc(runtime: Runtime, settings: Settings) -> Any:

@@ -28,7 +28,7 @@ from .settings import (
     Settings,
 )
 
-__all__ = ["AppChannel", "HOP_BY_HOP_HEADERS", "response_headers"]
+__all__ = ["AppChannel", "HOP_BY_HOP_HEADERS", "forwarded_headers", "response_headers"]
 
 #: Headers that describe one connection, never forwarded (RFC 9110 7.6.1) plus the ones
 #: httpx recomputes for the body it sends.
@@ -38,6 +38,19 @@ HOP_BY_HOP_HEADERS = frozenset({
 })
 _NOT_SUBSCRIBED = (HTTPStatus.NOT_FOUND, HTTPStatus.METHOD_NOT_ALLOWED)
 _log = logging.getLogger(__name__)
+
+
+def forwarded_headers(request: AppRequest) -> httpx.Headers:
+    """The caller's headers for the next hop: hop-by-hop ones dropped, content type once.
+
+    ``httpx.Headers`` is case-insensitive, so ``Content-Type`` from the caller and the
+    request's ``content_type`` never become two headers (Flask would reject the pair).
+    """
+    headers = httpx.Headers({k: v for k, v in request.headers.items()
+                             if k.lower() not in HOP_BY_HOP_HEADERS})
+    if request.content_type:
+        headers["content-type"] = request.content_type
+    return headers
 
 
 def response_headers(response: httpx.Response) -> dict[str, str]:
@@ -69,11 +82,9 @@ class AppChannel:
         if self.base_url is None:
             raise DirectInvokeError(f"failed to invoke, id: {app_id}, err: app channel is "
                                     "not initialized (the runtime was started without --app-port)")
-        headers = {k: v for k, v in request.headers.items()
-                   if k.lower() not in HOP_BY_HOP_HEADERS and not k.lower().startswith(
-                       "dapr-call")}
-        if request.content_type:
-            headers["content-type"] = request.content_type
+        headers = forwarded_headers(request)
+        for name in ("dapr-caller-app-id", "dapr-callee-app-id"):
+            headers.pop(name, None)
         headers["dapr-callee-app-id"] = app_id
         headers["dapr-caller-app-id"] = caller or app_id
         url = f"{self.base_url}/{method.lstrip('/')}"

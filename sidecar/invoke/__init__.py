@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ..app_channel import HOP_BY_HOP_HEADERS, AppChannel, response_headers
+from ..app_channel import AppChannel, forwarded_headers, response_headers
 from ..errors import AppNotFound, DirectInvokeError
 from ..runtime import AppRequest, AppResponse
 from ..settings import APP_CHANNEL_TIMEOUT, CONNECT_TIMEOUT, Settings
@@ -59,11 +59,8 @@ class Invoker:
                f"/method/{method.lstrip('/')}")
         if request.query:
             url = f"{url}?{request.query}"
-        headers = {k: v for k, v in request.headers.items()
-                   if k.lower() not in HOP_BY_HOP_HEADERS and k.lower() != CALLER_HEADER}
+        headers = forwarded_headers(request)
         headers[CALLER_HEADER] = self.settings.app_id
-        if request.content_type:
-            headers["content-type"] = request.content_type
         try:
             response = self._client.request(request.http_verb, url, content=request.body,
                                             headers=headers)

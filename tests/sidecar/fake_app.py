@@ -49,8 +49,10 @@ def _handler(app: FakeApp) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
-            recorded = RecordedRequest(self.command, parts.path, parts.query,
-                                       {k.lower(): v for k, v in self.headers.items()}, body)
+            # Repeated headers are joined, so a test sees a duplicate as "a, a".
+            headers = {k.lower(): ", ".join(self.headers.get_all(k) or [])
+                       for k in self.headers.keys()}
+            recorded = RecordedRequest(self.command, parts.path, parts.query, headers, body)
             app.requests.append(recorded)
             status = int(parse_qs(parts.query).get("status", ["200"])[0])
             name = parts.path.strip("/")

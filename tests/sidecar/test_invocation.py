@@ -55,11 +55,12 @@ def test_other_app_is_reached_through_its_runtime(pair: tuple[Sidecar, Sidecar, 
                                                   ) -> None:
     caller, callee, _ = pair
     reply = httpx.post(f"{caller.http_url}/v1.0/invoke/{callee.app_id}/method/classify",
-                       json={"image": "abc"})
+                       content=b'{"image": "abc"}', headers={"Content-Type": "application/json"})
     assert reply.status_code == 200
     echo = reply.json()
     assert echo["path"] == "/classify"
     assert json.loads(echo["body"]) == {"image": "abc"}
+    assert echo["headers"]["content-type"] == "application/json"  # once, not repeated
     assert echo["headers"]["dapr-caller-app-id"] == caller.app_id
     assert echo["headers"]["dapr-callee-app-id"] == callee.app_id
 
