@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -237,7 +238,7 @@ class HttpServer:
 
     def __init__(self, server: BaseWSGIServer) -> None:
         self._server = server
-        self.port: int = server.server_port
+        self.port: int = server.socket.getsockname()[1]
         self._thread = threading.Thread(target=server.serve_forever, name="dapr-http",
                                         daemon=True)
 
@@ -256,7 +257,11 @@ def serve(runtime: Runtime, host: str, port: int) -> HttpServer:
 
     Raises ``OSError`` when the address cannot be bound.
     """
-    server = make_server(host, port, HttpApi(runtime), threaded=True)
+    # Bind here: werkzeug prints and calls sys.exit() itself when it fails to bind.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.create_server((host, port), family=family, backlog=128) as listener:
+        server = make_server(host, port, HttpApi(runtime), threaded=True,
+                             fd=listener.fileno())
     # Threads serving keep-alive connections must not keep the process alive at exit.
     server.daemon_threads = True
     http = HttpServer(server)

@@ -9,6 +9,7 @@ resolver in self-hosted mode.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -17,6 +18,8 @@ from pathlib import Path
 from ..settings import Settings
 
 __all__ = ["RegistryEntry", "entry_path", "lookup", "register", "unregister"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ def register(settings: Settings) -> Path | None:
     entry = RegistryEntry(settings.app_id, _connect_host(settings.listen_address),
                           settings.http_port, settings.grpc_port, settings.app_port, os.getpid())
     path = entry_path(folder, settings.app_id)
+    previous = lookup(folder, settings.app_id)
+    if previous is not None and previous.pid != os.getpid():
+        # Like two daprd with one app id under mDNS, except that the newest one wins here.
+        _log.warning("app id %s was registered by live pid %d in %s; this runtime takes it over",
+                     settings.app_id, previous.pid, folder)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{settings.app_id}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump(asdict(entry), out)

@@ -30,6 +30,9 @@ from .base import (
 
 __all__ = ["InMemoryStateStore"]
 
+#: Every this many writes, expired items that were never read again are swept out.
+_SWEEP_EVERY = 1024
+
 
 @dataclass(frozen=True)
 class _Item:
@@ -83,7 +86,17 @@ class InMemoryStateStore(StateStore):
     def _apply_set(self, request: SetRequest) -> None:
         ttl = parse_ttl(request.metadata)
         expires_at = time.time() + ttl if ttl is not None and ttl > 0 else None
-        self._items[request.key] = _Item(request.value, next(self._versions), expires_at)
+        version = next(self._versions)
+        self._items[request.key] = _Item(request.value, version, expires_at)
+        if version % _SWEEP_EVERY == 0:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Drop expired items nobody reads again, so TTL'd keys cannot pile up."""
+        now = time.time()
+        for key in [k for k, item in self._items.items()
+                    if item.expires_at is not None and item.expires_at <= now]:
+            del self._items[key]
 
     def set(self, request: SetRequest) -> None:
         parse_ttl(request.metadata)

@@ -4,6 +4,7 @@ error naming its file and field (in-process, plus the real exit code and stderr 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,17 @@ def test_repository_profiles_load_for_every_app(tmp_path: Path) -> None:
             registry = load_components([REPO_ROOT / profile], app_id)
             assert "statestore" in registry.state_stores
             registry.close()
+
+
+def test_port_in_use_exits_1_with_one_clear_line(tmp_path: Path) -> None:
+    write_components(tmp_path, component_doc("s", "state.in-memory"))
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "sidecar", "--app-id", "x", "--resources-path",
+             str(tmp_path), "--dapr-http-port", str(port), "--dapr-grpc-port", "0",
+             "--registry-dir", str(tmp_path)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert f"{port}" in done.stderr and "error starting the Dapr API servers" in done.stderr
+    assert not (tmp_path / "x.json").exists()
