@@ -58,7 +58,8 @@ def function_stack(name: str, workers: int = 1, threads: int = 4,
         yield fn.url
 
 
-def _sidecar(stack: ExitStack, folder: Path, app_id: str, app_port: int) -> dict[str, str]:
+def _sidecar(stack: ExitStack, folder: Path, app_id: str,
+             app_port: int | None) -> dict[str, str]:
     """Start a local runtime for ``app_id``; the env that points the SDK at it."""
     try:
         from tests.dapr_runtime import run_sidecar
@@ -122,7 +123,7 @@ def main() -> int:
         with ExitStack() as stack:
             env = {**base_env, "RATE_LIMIT_REQUESTS": "100000000",
                    "EVENTS_APP_ID": "bench-no-events-app"}
-            env.update(_sidecar(stack, Path(tmp), _APP_IDS["classify"], 0))
+            env.update(_sidecar(stack, Path(tmp), _APP_IDS["classify"], None))
             classify = _measure("classify", REPO_ROOT / "functions" / "classify" / "main.py",
                                 "/classify", food, env)
     bare_s, classify_s = statistics.median(bare), statistics.median(classify)

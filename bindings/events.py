@@ -17,10 +17,12 @@ import threading
 import time
 from typing import Any
 
+import flask
+
 from . import settings
 from .client import get_client
 
-__all__ = ["Recorder", "record", "recorder"]
+__all__ = ["Recorder", "record", "record_after", "recorder"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,17 @@ def record(op_type: str, input_size: int) -> None:
     """Queue ``{event_ts, op_type, input_size}`` for the events service; returns at once."""
     recorder().submit({"event_ts": int(time.time() * 1000), "op_type": op_type,
                        "input_size": input_size})
+
+
+def record_after(response: flask.Response, op_type: str, input_size: int) -> flask.Response:
+    """Record the event once ``response`` has been sent (its timestamp: the request's end).
+
+    Why after: the sender thread then does not compete with sending the answer.
+    """
+    event_ts = int(time.time() * 1000)
+    event = {"event_ts": event_ts, "op_type": op_type, "input_size": input_size}
+    response.call_on_close(lambda: recorder().submit(event))
+    return response
 
 
 def _forget_after_fork() -> None:

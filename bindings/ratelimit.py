@@ -10,6 +10,11 @@ requests from one client exactly RATE_LIMIT_REQUESTS are admitted per window.
 A state store that is down or slow must not take the functions down: every call to it is
 bounded by STATE_TIMEOUT_SECONDS and any failure other than a lost race admits the request
 (fail open) and is logged.
+
+``admission(request)`` makes the decision in a background thread while the request is being
+served (the store round trips then cost no latency), and refuses at the end of the block. A
+refusal is remembered in-process until the window ends, so a client over its limit is turned
+away at once, before any work, for the rest of the window.
 """
 
 from __future__ import annotations
@@ -17,8 +22,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import flask
@@ -31,7 +41,7 @@ from .client import deadline, get_client
 from .errors import TooManyRequests
 from .inputs import client_address
 
-__all__ = ["Decision", "decide", "enforce"]
+__all__ = ["Decision", "admission", "decide", "enforce"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +49,13 @@ log = logging.getLogger(__name__)
 #: so this only runs out with more concurrent requests from one client than this.
 _MAX_ATTEMPTS = 64
 _FIRST_WRITE = StateOptions(concurrency=Concurrency.first_write)
+_DECIDERS = 8
+#: Remembered refusals kept before expired ones are swept out.
+_MAX_REMEMBERED = 10_000
+#: client address -> time.monotonic() until which it is known to be over its limit.
+_refused_until: dict[str, float] = {}
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -52,14 +69,70 @@ class Decision:
 
 def enforce(request: flask.Request) -> None:
     """Raise TooManyRequests (429 with Retry-After) when the caller is over its limit."""
-    decision = decide(client_address(request))
-    if not decision.allowed:
-        raise TooManyRequests(
-            "rate limit exceeded, retry later",
-            {"limit": settings.get().rate_limit_requests,
-             "window_seconds": settings.get().rate_limit_window_seconds,
-             "retry_after": decision.retry_after},
-            headers={"Retry-After": str(decision.retry_after)})
+    key = client_address(request)
+    _refuse_if(key, _known_refusal(key) or decide(key))
+
+
+@contextmanager
+def admission(request: flask.Request) -> Iterator[None]:
+    """Serve the block while the decision is made; TooManyRequests at its end if refused.
+
+    A refused request gets its 429 even when the block failed (a 4xx of its own, say): the
+    limit is what the client must hear about.
+    """
+    key = client_address(request)
+    _refuse_if(key, _known_refusal(key))
+    pending = _deciders().submit(decide, key)
+    try:
+        yield
+    finally:
+        _refuse_if(key, pending.result())
+
+
+def _refuse_if(key: str, decision: Decision | None) -> None:
+    if decision is None or decision.allowed:
+        return
+    now = time.monotonic()
+    if len(_refused_until) >= _MAX_REMEMBERED:
+        for stale in [k for k, until in _refused_until.items() if until <= now]:
+            _refused_until.pop(stale, None)
+    _refused_until[key] = now + decision.retry_after
+    config = settings.get()
+    raise TooManyRequests(
+        "rate limit exceeded, retry later",
+        {"limit": config.rate_limit_requests, "window_seconds": config.rate_limit_window_seconds,
+         "retry_after": decision.retry_after},
+        headers={"Retry-After": str(decision.retry_after)})
+
+
+def _known_refusal(key: str) -> Decision | None:
+    """A refusal this process already got from the store for ``key``, still in force."""
+    until = _refused_until.get(key)
+    if until is None:
+        return None
+    left = until - time.monotonic()
+    if left <= 0:
+        _refused_until.pop(key, None)
+        return None
+    return Decision(False, retry_after=max(1, math.ceil(left)))
+
+
+def _deciders() -> ThreadPoolExecutor:
+    """Threads making decisions, started in the serving process on first use."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(_DECIDERS, thread_name_prefix="ratelimit")
+        return _executor
+
+
+def _forget_after_fork() -> None:
+    global _executor
+    _executor = None
+    _refused_until.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def decide(key: str) -> Decision:

@@ -27,19 +27,21 @@ classifier = Classifier(*model_paths(settings.get()), num_threads=settings.get()
 
 
 def _classify(request: flask.Request) -> flask.Response:
-    ratelimit.enforce(request)
-    accepted = negotiate(request, _OFFERS)
-    data = read_body(request)
-    image = open_image(data)
-    with decoding(image.format):
-        tensor = classifier.preprocess(image)
-    predictions = classifier.top(classifier.invoke(tensor), _TOP_COUNT)
-    events.record("classify", len(data))
+    with ratelimit.admission(request):
+        accepted = negotiate(request, _OFFERS)
+        data = read_body(request)
+        image = open_image(data)
+        with decoding(image.format):
+            tensor = classifier.preprocess(image)
+        predictions = classifier.top(classifier.invoke(tensor), _TOP_COUNT)
     if accepted == "application/json":
-        return json_response([{"label": p.label, "index": p.index, "score": p.score}
-                              for p in predictions])
-    best = predictions[0]
-    return text_response(f"{best.label} is detected with {best.confidence}/255 confidence")
+        response = json_response([{"label": p.label, "index": p.index, "score": p.score}
+                                  for p in predictions])
+    else:
+        best = predictions[0]
+        response = text_response(
+            f"{best.label} is detected with {best.confidence}/255 confidence")
+    return events.record_after(response, "classify", len(data))
 
 
 _router = Router(HELP, {"/classify": {"POST": _classify}})

@@ -94,19 +94,20 @@ def _store(data: bytes, fmt: str) -> str | None:
 
 
 def _grayscale(request: flask.Request) -> flask.Response:
-    ratelimit.enforce(request)
-    accepted = negotiate(request, _OFFERS)
-    data = read_body(request)
-    image = open_image(data)
-    fmt = _FORMAT_OF.get(accepted) or ("GIF" if image.format == "GIF" else "PNG")
-    result = encode(to_gray(image), fmt)
+    with ratelimit.admission(request):
+        accepted = negotiate(request, _OFFERS)
+        data = read_body(request)
+        image = open_image(data)
+        fmt = _FORMAT_OF.get(accepted) or ("GIF" if image.format == "GIF" else "PNG")
+        result = encode(to_gray(image), fmt)
     key = _store(result, fmt)
-    events.record("grayscale", len(data))
     headers = {"X-Result-Key": key} if key else {}
     if accepted == "text/plain":
-        return flask.Response(base64.b64encode(result), headers=headers,
-                              content_type="text/plain")
-    return flask.Response(result, headers=headers, content_type=accepted)
+        response = flask.Response(base64.b64encode(result), headers=headers,
+                                  content_type="text/plain")
+    else:
+        response = flask.Response(result, headers=headers, content_type=accepted)
+    return events.record_after(response, "grayscale", len(data))
 
 
 _router = Router(HELP, {"/grayscale": {"POST": _grayscale}})

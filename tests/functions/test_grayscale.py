@@ -151,3 +151,18 @@ def test_png_compress_level_is_configurable(load, seed_file, monkeypatch):
                                           headers={"Accept": "image/png"})
         sizes.append(len(response.data))
     assert sizes[0] > 2 * sizes[1]
+
+
+def test_one_event_per_successful_request_only(load, seed_file):
+    import bindings.events
+
+    recorder = bindings.events.recorder()
+    client = load("grayscale")
+    handled = recorder.sent + recorder.failed + recorder.dropped
+    for body, status in ((seed_file("food.jpg"), 200), (b"junk", 400)):
+        response = client.post("/grayscale", data=body)
+        assert response.status_code == status
+        response.close()  # as a server does once the answer is sent: the event goes then
+    recorder.queue.join()
+    # No sidecar here, so the one event is counted as failed; the 400 sent none.
+    assert recorder.sent + recorder.failed + recorder.dropped == handled + 1
