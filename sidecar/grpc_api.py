@@ -69,7 +69,7 @@ ERROR_DOMAIN = "dapr.io"
 # daprd truncates ErrorInfo metadata values to fit the 64-character limit of error_details.proto.
 _MAX_ERROR_METADATA_LEN = 63
 _EMPTY = empty_pb2.Empty()
-_CONCURRENCY = {
+_CONCURRENCY: dict[int, Concurrency] = {
     common_v1.StateOptions.CONCURRENCY_FIRST_WRITE: "first-write",
     common_v1.StateOptions.CONCURRENCY_LAST_WRITE: "last-write",
 }
@@ -100,7 +100,8 @@ _PERMANENT_HEADERS = frozenset({
 })
 _METADATA_KEY = re.compile(r"[0-9a-z_.\-]+")
 _METADATA_VALUE = re.compile(r"[\x20-\x7e]*")
-# Caller metadata that must not reach the app as a header.
+# Caller metadata that must not reach the app: the token is for this runtime only, the rest
+# describes the gRPC transport rather than the caller's request.
 _NOT_FORWARDED = frozenset({"content-type", "dapr-api-token", "te", "user-agent"})
 _HTTP_STATUS_HEADER = "dapr-http-status"
 

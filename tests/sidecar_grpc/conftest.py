@@ -79,8 +79,14 @@ def target(tmp_path_factory: pytest.TempPathFactory, redis_client: redis.Redis,
             yield Target(EXTERNAL_GRPC, EXTERNAL_HTTP, app)
         return
     folder = _components(tmp_path_factory.mktemp("grpc-conformance"))
-    with tiny_app_server() as app, run_sidecar(APP_ID, [folder], app_port=app.port) as sidecar:
-        yield Target(f"127.0.0.1:{sidecar.grpc_port}", sidecar.http_url, app)
+    try:
+        with tiny_app_server() as app, run_sidecar(APP_ID, [folder],
+                                                   app_port=app.port) as sidecar:
+            yield Target(f"127.0.0.1:{sidecar.grpc_port}", sidecar.http_url, app)
+    finally:
+        # Every run has its own app id, so its keys would otherwise pile up in Redis.
+        for stale in redis_client.scan_iter(match=f"{APP_ID}||*", count=1000):
+            redis_client.delete(stale)
 
 
 def _client(target: Target, invocation_protocol: str) -> DaprClient:

@@ -186,6 +186,17 @@ def test_delete_bulk_state_removes_every_key(client: DaprClient,
     assert [(bool(i.data), bool(i.etag)) for i in items] == [(False, False)] * 2 + [(True, True)]
 
 
+def test_json_content_type_needs_a_json_value(client: DaprClient, store: str) -> None:
+    name, as_json = key("json"), {"contentType": "application/json"}
+    client.save_state(store, name, '{"hits": 3}', state_metadata=as_json)
+    assert client.get_state(store, name).data == b'{"hits": 3}'
+    # daprd fails to decode such a value with an untyped error; this runtime names the key.
+    with grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "ERR_MALFORMED_REQUEST") as info:
+        client.save_state(store, name, "{not json", state_metadata=as_json)
+    assert name in info.value.details()
+    assert client.get_state(store, name).data == b'{"hits": 3}'
+
+
 def test_empty_key_is_invalid_argument(client: DaprClient, store: str) -> None:
     with pytest.raises(grpc.RpcError) as info:
         client.save_state(store, "", "value")
