@@ -95,9 +95,12 @@ def main() -> int:
     per_thread, locked = _per_thread_vs_lock(data)
     print(f"2 threads: interpreter per thread {per_thread:.0f} invokes/s, "
           f"shared behind a lock {locked:.0f} invokes/s")
-    for workers, threads in ((2, 2), (1, 2), (2, 1)):
+    from bench.grayscale import SECONDS, http_throughput
+
+    for workers, threads in ((2, 2), (1, 2), (2, 1), (2, 4)):
         with function_stack("classify", workers=workers, threads=threads) as url:
             end_to_end = _p50_ms(http_latencies(url, data, REQUESTS))
+            rate, bad = http_throughput(url, "/classify", data, SECONDS, 4)
         print(f"HTTP {workers}x{threads} p50: {end_to_end:.2f} ms -> {end_to_end / bare:.2f}x "
-              "bare (goal <= 1.25x)")
+              f"bare (goal <= 1.25x); 4 clients: {rate:.0f} answers/s ({bad} not 200)")
     return 0

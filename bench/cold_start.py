@@ -2,8 +2,8 @@
 ratio to a bare functions-framework hello function (process start -> first ``GET /``).
 
 Also home of ``function_stack``, which the other benches use to run a function end to end:
-its own local Dapr runtime (state in memory, the ``images`` binding absent) when
-tests/dapr_runtime.py is there, and a functions-framework process with the function.
+its own local Dapr runtime (state in memory, the ``images`` binding absent, no events app, so
+event recording fails fast in the background) and a functions-framework process.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -44,36 +43,29 @@ _HELLO = '''def hello(request):
 def function_stack(name: str, workers: int = 1, threads: int = 4,
                    env: Mapping[str, str] | None = None) -> Iterator[str]:
     """A running function (with its sidecar when the runtime is available); yields its URL."""
-    from tests.functions.processes import free_port, start_function
+    from tests.functions.processes import start_function
 
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
-        port = free_port()
         full_env = {"RATE_LIMIT_REQUESTS": "100000000", "SIDECAR_WAIT_SECONDS": "2",
                     "EVENTS_APP_ID": "bench-no-events-app", **(env or {})}
-        full_env.update(_sidecar(stack, folder, _APP_IDS[name], port))
+        sidecar_env, port = _sidecar(stack, folder, _APP_IDS[name])
+        full_env.update(sidecar_env)
         fn = start_function(name, folder, full_env, workers=workers, threads=threads,
                             port=port)
         stack.callback(fn.stop)
         yield fn.url
 
 
-def _sidecar(stack: ExitStack, folder: Path, app_id: str,
-             app_port: int | None) -> dict[str, str]:
-    """Start a local runtime for ``app_id``; the env that points the SDK at it."""
-    try:
-        from tests.dapr_runtime import run_sidecar
-    except ImportError:
-        print("(no local Dapr runtime yet: measuring without a sidecar)", file=sys.stderr)
-        closed = "1"
-        return {"DAPR_HTTP_PORT": closed, "DAPR_GRPC_PORT": closed,
-                "SIDECAR_WAIT_SECONDS": "0.001", "DAPR_HEALTH_TIMEOUT": "1"}
+def _sidecar(stack: ExitStack, folder: Path, app_id: str) -> tuple[dict[str, str], int]:
+    """Start a local runtime for ``app_id``: the env pointing the SDK at it, the app's port."""
+    from tests.functions.stack import sidecar_with_app_port
+
     components = folder / "components"
-    components.mkdir()
+    components.mkdir(exist_ok=True)
     (components / "statestore.yaml").write_text(_STATE_IN_MEMORY)
-    sidecar = stack.enter_context(run_sidecar(app_id, [components], app_port=app_port,
-                                              registry_dir=folder / "registry"))
-    return {"DAPR_HTTP_PORT": str(sidecar.http_port), "DAPR_GRPC_PORT": str(sidecar.grpc_port)}
+    sidecar, port = sidecar_with_app_port(stack, app_id, [components], folder / "registry")
+    return sidecar.env, port
 
 
 def time_to_first_answer(command: list[str], env: Mapping[str, str], url: str,
@@ -123,7 +115,7 @@ def main() -> int:
         with ExitStack() as stack:
             env = {**base_env, "RATE_LIMIT_REQUESTS": "100000000",
                    "EVENTS_APP_ID": "bench-no-events-app"}
-            env.update(_sidecar(stack, Path(tmp), _APP_IDS["classify"], None))
+            env.update(_sidecar(stack, Path(tmp), _APP_IDS["classify"])[0])
             classify = _measure("classify", REPO_ROOT / "functions" / "classify" / "main.py",
                                 "/classify", food, env)
     bare_s, classify_s = statistics.median(bare), statistics.median(classify)

@@ -24,8 +24,8 @@ from tests.dapr_runtime import Sidecar, run_sidecar
 
 from .processes import FunctionProcess, free_port, start_function
 
-__all__ = ["RATE_LIMIT", "RedisForwarder", "Stack", "client_headers", "start_stack",
-           "write_components"]
+__all__ = ["RATE_LIMIT", "RedisForwarder", "Stack", "client_headers", "sidecar_with_app_port",
+           "start_stack", "write_components"]
 
 RATE_LIMIT = 5
 _addresses = itertools.count(1)
@@ -87,15 +87,31 @@ def start_stack(stack: ExitStack, folder: Path, redis_address: str = "127.0.0.1:
     result = Stack(folder, ids)
     registry = folder / "registry"
     for name in names:
-        port = free_port()
-        sidecar = stack.enter_context(run_sidecar(ids[name], [components], app_port=port,
-                                                  registry_dir=registry))
+        sidecar, port = sidecar_with_app_port(stack, ids[name], [components], registry)
         fn_env = {**sidecar.env, "TRUST_PROXY": "true", "RATE_LIMIT_REQUESTS": str(RATE_LIMIT),
                   "EVENTS_APP_ID": events_app_id or ids["events"], **(env or {})}
         fn = start_function(name, folder, fn_env, workers=2, threads=4, port=port)
         stack.callback(fn.stop)
         result.sidecars[name], result.functions[name] = sidecar, fn
     return result
+
+
+def sidecar_with_app_port(stack: ExitStack, app_id: str, resources: list[Path],
+                          registry: Path | None = None) -> tuple[Sidecar, int]:
+    """A runtime for ``app_id`` and the free port its app is to listen on.
+
+    The app's port is picked before the runtime picks its own two, so they could coincide;
+    then the runtime is started again.
+    """
+    while True:
+        port = free_port()
+        attempt = ExitStack()
+        sidecar = attempt.enter_context(run_sidecar(app_id, resources, app_port=port,
+                                                    registry_dir=registry))
+        if port not in (sidecar.http_port, sidecar.grpc_port):
+            stack.push(attempt.__exit__)
+            return sidecar, port
+        attempt.close()
 
 
 class RedisForwarder:
