@@ -25,6 +25,8 @@ Every failure a caller can see is a ``DaprError``: its ``code`` is daprd's ``err
     │   └── SecretNotFound        404 ERR_SECRET_GET (daprd: 500)
     ├── BindingNotFound           404 ERR_INVOKE_OUTPUT_BINDING
     ├── BindingInvokeError        500 ERR_INVOKE_OUTPUT_BINDING
+    │   ├── BindingRequestError   400 (the request is wrong: fix it, not the backend)
+    │   └── BindingItemNotFound   404 (the file or object named does not exist)
     ├── DirectInvokeError         500 ERR_DIRECT_INVOKE
     └── AppNotFound               500 ERR_DIRECT_INVOKE (no such app id registered)
 """
@@ -38,7 +40,9 @@ import grpc
 __all__ = [
     "AppNotFound",
     "BindingInvokeError",
+    "BindingItemNotFound",
     "BindingNotFound",
+    "BindingRequestError",
     "ComponentConfigError",
     "DaprError",
     "DirectInvokeError",
@@ -162,6 +166,24 @@ class BindingNotFound(DaprError):
 
 class BindingInvokeError(DaprError):
     code = "ERR_INVOKE_OUTPUT_BINDING"
+
+
+class BindingRequestError(BindingInvokeError):
+    """The request itself is wrong (unknown operation, bad metadata): a 400, not a 500.
+
+    daprd answers every binding failure with 500; we keep its errorCode but say 400 when the
+    caller has to change the request, so clients can tell their bug from a backend outage.
+    """
+
+    http_status = HTTPStatus.BAD_REQUEST
+    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class BindingItemNotFound(BindingInvokeError):
+    """The file or object the request names does not exist: a 404 (daprd says 500)."""
+
+    http_status = HTTPStatus.NOT_FOUND
+    grpc_status = grpc.StatusCode.NOT_FOUND
 
 
 class DirectInvokeError(DaprError):

@@ -37,7 +37,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from .bindings.base import BindingRequest
-from .errors import DaprError, MalformedRequest
+from .errors import DaprError, MalformedRequest, StateOperationNotSupported
 from .runtime import AppRequest, AppResponse
 from .settings import MAX_BODY_BYTES
 from .state.base import Concurrency, DeleteRequest, SetRequest, TransactionOperation
@@ -50,7 +50,6 @@ __all__ = [
     "IMPLEMENTED_RPCS",
     "MAX_MESSAGE_BYTES",
     "MAX_WORKERS",
-    "UnsupportedStateOperation",
     "serve",
 ]
 
@@ -108,11 +107,6 @@ _HTTP_STATUS_HEADER = "dapr-http-status"
 _log = logging.getLogger(__name__)
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
-
-class UnsupportedStateOperation(MalformedRequest):
-    """A transaction operation other than upsert/delete; daprd answers UNIMPLEMENTED."""
-
-    code, grpc_status = "ERR_NOT_SUPPORTED_STATE_OPERATION", grpc.StatusCode.UNIMPLEMENTED
 
 
 class _Reject(Exception):
@@ -193,7 +187,7 @@ def _transaction_operation(op: api_v1.TransactionalStateOperation) -> Transactio
         return TransactionOperation("upsert", _set_request(op.request))
     if op.operationType == "delete":
         return TransactionOperation("delete", _delete_request(op.request))
-    raise UnsupportedStateOperation(
+    raise StateOperationNotSupported(
         f"operation type {op.operationType!r} not supported; use 'upsert' or 'delete'")
 
 

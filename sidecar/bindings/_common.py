@@ -14,16 +14,11 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
-from http import HTTPStatus
 from typing import Any
 
-import grpc
-
-from ..errors import BindingInvokeError, ComponentConfigError
+from ..errors import BindingRequestError, ComponentConfigError
 
 __all__ = [
-    "BindingItemNotFound",
-    "BindingRequestError",
     "check_operation",
     "format_go_duration",
     "format_rfc3339_nano",
@@ -47,15 +42,6 @@ _GO_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                     "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
-class BindingRequestError(BindingInvokeError):
-    """The request itself is wrong (unknown operation, bad metadata): a 400, not a 500.
-
-    daprd answers every binding failure with 500; we keep its errorCode but say 400 when the
-    caller has to change the request, so clients can tell their bug from a backend outage.
-    """
-
-    http_status = HTTPStatus.BAD_REQUEST
-    grpc_status = grpc.StatusCode.INVALID_ARGUMENT
 
 
 def check_operation(binding: str, operation: str, supported: Iterable[str]) -> None:
@@ -190,11 +176,6 @@ def metadata_duration(component: str, key: str, value: str | None) -> float:
             f"'1m30s' (or whole seconds), got {value!r}") from None
 
 
-class BindingItemNotFound(BindingInvokeError):
-    """The file or object the request names does not exist: a 404 (daprd says 500)."""
-
-    http_status = HTTPStatus.NOT_FOUND
-    grpc_status = grpc.StatusCode.NOT_FOUND
 
 
 def go_unquote(data: bytes) -> bytes:

@@ -21,8 +21,8 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from ..errors import BindingInvokeError
-from ._common import BindingRequestError, row_object
+from ..errors import BindingInvokeError, BindingRequestError
+from ._common import row_object
 
 __all__ = ["SQLITE_PREFIX", "SQLiteBackend", "translate"]
 

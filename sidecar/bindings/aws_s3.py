@@ -40,10 +40,13 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from ..errors import BindingInvokeError, ComponentConfigError
-from ._common import (
+from ..errors import (
+    BindingInvokeError,
     BindingItemNotFound,
     BindingRequestError,
+    ComponentConfigError,
+)
+from ._common import (
     check_operation,
     format_rfc3339_nano,
     go_json_dumps,

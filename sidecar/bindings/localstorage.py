@@ -30,10 +30,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
-from ..errors import BindingInvokeError, ComponentConfigError
-from ._common import (
+from ..errors import (
+    BindingInvokeError,
     BindingItemNotFound,
     BindingRequestError,
+    ComponentConfigError,
+)
+from ._common import (
     check_operation,
     go_json_dumps,
     go_unquote,

@@ -36,9 +36,8 @@ import pymysql
 import pymysql.converters
 from pymysql.constants import FIELD_TYPE
 
-from ..errors import BindingInvokeError, ComponentConfigError
+from ..errors import BindingInvokeError, BindingRequestError, ComponentConfigError
 from ._common import (
-    BindingRequestError,
     check_operation,
     format_go_duration,
     format_rfc3339_nano,
