@@ -31,7 +31,7 @@ import grpc
 import redis
 from dapr.clients import DaprClient
 from dapr.conf import settings as sdk_settings
-from dapr.proto import api_v1, api_service_v1, common_v1
+from dapr.proto import api_service_v1, api_v1, common_v1
 
 __all__ = ["main"]
 

@@ -28,7 +28,7 @@ from .settings import (
     Settings,
 )
 
-__all__ = ["AppChannel", "HOP_BY_HOP_HEADERS", "forwarded_headers", "response_headers"]
+__all__ = ["HOP_BY_HOP_HEADERS", "AppChannel", "forwarded_headers", "response_headers"]
 
 #: Headers that describe one connection, never forwarded (RFC 9110 7.6.1) plus the ones
 #: httpx recomputes for the body it sends.

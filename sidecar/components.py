@@ -226,7 +226,7 @@ def _build(spec: ComponentSpec, stores: Mapping[str, SecretStore], app_id: str,
         instance = cls(spec.name, metadata)
     except ComponentConfigError as err:
         raise spec.error(err.message) from err
-    except Exception as err:  # noqa: BLE001 - any init failure is fatal, as in daprd
+    except Exception as err:
         if spec.ignore_errors:
             _log.warning("%s: component %r failed to initialise and is skipped "
                          "(ignoreErrors): %s", spec.source, spec.name, err)

@@ -54,12 +54,12 @@ __all__ = [
     "SecretStoreNotConfigured",
     "SecretStoreNotFound",
     "StateDeleteError",
-    "StateOperationNotSupported",
     "StateGetError",
+    "StateOperationNotSupported",
+    "StateRequestInvalid",
     "StateSaveError",
     "StateStoreNotConfigured",
     "StateStoreNotFound",
-    "StateRequestInvalid",
     "StateTransactionError",
 ]
 

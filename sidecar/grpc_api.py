@@ -31,7 +31,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import grpc
-from dapr.proto import api_v1, api_service_v1, common_v1
+from dapr.proto import api_service_v1, api_v1, common_v1
 from google.protobuf import any_pb2, empty_pb2, json_format
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -46,10 +46,10 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 __all__ = [
-    "DaprGrpcApi",
     "IMPLEMENTED_RPCS",
     "MAX_MESSAGE_BYTES",
     "MAX_WORKERS",
+    "DaprGrpcApi",
     "serve",
 ]
 

@@ -98,7 +98,7 @@ def _reported(fallback: type[DaprError], prefix: str, code: str | None = None) -
         DaprError.__init__(wrapped, f"{prefix}{err.message}")
         wrapped.code = code or err.code
         raise wrapped from err
-    except Exception as err:  # noqa: BLE001 - see docstring
+    except Exception as err:
         _log.exception("component failure")
         raise fallback(f"{prefix}{err}") from err
 

@@ -24,8 +24,9 @@ try:
 except ImportError:  # the older package ships the same interpreter API
     from tflite_runtime.interpreter import Interpreter
 
-from bindings import settings
 from classify_fetch import fetch
+
+from bindings import settings
 
 __all__ = ["Classifier", "Prediction", "model_paths", "read_labels"]
 

@@ -9,14 +9,14 @@ share its pages); see classify_model.py for the maths and the model's origin.
 from __future__ import annotations
 
 import flask
+from classify_model import Classifier, model_paths
 
 from bindings import events, ratelimit, settings
 from bindings.imaging import decoding, open_image
 from bindings.inputs import negotiate, read_body
 from bindings.router import Router, json_response, text_response
-from classify_model import Classifier, model_paths
 
-__all__ = ["classify", "classifier"]
+__all__ = ["classifier", "classify"]
 
 HELP = ("Try POSTing data to /classify such as: "
         "`curl http://localhost:9006/classify -X POST --data-binary '@grace_hopper.jpg'`")

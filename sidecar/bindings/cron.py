@@ -148,6 +148,6 @@ class CronBinding(InputBinding):
                         "readTimeUTC": go_utc_string(time.time_ns())}
             try:
                 deliver(b"", metadata)
-            except Exception:  # noqa: BLE001 - daprd ignores the app's answer too
+            except Exception:
                 log.exception("cron binding %s: delivering the event failed", self.name)
             due = self.schedule.next_after(time.time())

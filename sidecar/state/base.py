@@ -9,15 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from ..component import Component
 from ..errors import ETagInvalid, StateRequestInvalid
 
 __all__ = [
-    "DeleteRequest", "GetResponse", "SetRequest", "StateStore", "TransactionOperation",
-    "TTL_EXPIRE_METADATA", "TTL_METADATA", "parse_ttl", "parse_version_etag", "ttl_expire_time",
+    "TTL_EXPIRE_METADATA",
+    "TTL_METADATA",
+    "DeleteRequest",
+    "GetResponse",
+    "SetRequest",
+    "StateStore",
+    "TransactionOperation",
+    "parse_ttl",
+    "parse_version_etag",
+    "ttl_expire_time",
 ]
 
 #: Request metadata key of a per-item TTL, in seconds; -1 means "never expire".
@@ -122,5 +130,5 @@ def parse_version_etag(etag: str | None) -> int | None:
 
 def ttl_expire_time(expires_at: float) -> str:
     """RFC 3339 form of a Unix time, as daprd reports ``ttlExpireTime``."""
-    moment = datetime.fromtimestamp(expires_at, tz=timezone.utc)
+    moment = datetime.fromtimestamp(expires_at, tz=UTC)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -17,6 +17,7 @@ from deploy.model import CREDENTIAL_FIELDS
 from tests.conftest import REPO_ROOT
 from tests.deploy.conftest import all_resources, documents
 
+
 def _committed_local_files() -> list[str]:
     config = REPO_ROOT / "config"
     yaml_files = [p.relative_to(REPO_ROOT).as_posix() for p in config.rglob("*.yaml")]

@@ -14,7 +14,7 @@ from bindings import settings
 from .conftest import FUNCTIONS, image_bytes
 
 sys.path.insert(0, str(FUNCTIONS["classify"].parent))
-from classify_model import Classifier, model_paths, read_labels  # noqa: E402
+from classify_model import Classifier, model_paths, read_labels
 
 
 def test_food_is_a_hotdog(load, seed_file):

@@ -16,8 +16,8 @@ from bindings import settings
 from .conftest import FUNCTIONS
 
 sys.path.insert(0, str(FUNCTIONS["classify"].parent))
-from classify_fetch import FetchError, fetch  # noqa: E402
-from classify_model import model_paths  # noqa: E402
+from classify_fetch import FetchError, fetch
+from classify_model import model_paths
 
 
 class _Server:

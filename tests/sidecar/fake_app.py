@@ -42,7 +42,7 @@ def _handler(app: FakeApp) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base name
+        def log_message(self, format: str, *args: object) -> None:
             return
 
         def _handle(self) -> None:

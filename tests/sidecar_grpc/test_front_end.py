@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 import pytest
 from dapr.clients.exceptions import DaprGrpcError
-from dapr.proto import api_v1, api_service_v1, common_v1
+from dapr.proto import api_service_v1, api_v1, common_v1
 
 from sidecar.errors import StateGetError
 from sidecar.grpc_api import serve

@@ -13,7 +13,7 @@ import pymysql
 import pytest
 from dapr.clients import DaprClient
 from dapr.clients.exceptions import DaprGrpcError
-from dapr.proto import api_v1, api_service_v1
+from dapr.proto import api_service_v1, api_v1
 
 from .conftest import Target
 from .helpers import (

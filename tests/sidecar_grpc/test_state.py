@@ -10,7 +10,7 @@ import redis
 from dapr.clients import DaprClient
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
 from dapr.clients.grpc._state import Concurrency, StateItem, StateOptions
-from dapr.proto import api_v1, api_service_v1, common_v1
+from dapr.proto import api_service_v1, api_v1, common_v1
 
 from .helpers import APP_ID, EXTERNAL_GRPC, REDIS_STORE, grpc_error, key
 
