@@ -1,0 +1,14 @@
+"""The launcher behind ``make run``: every app of ``dapr.yaml`` with its own local runtime,
+the web page, and a proxy from ``/api/<function>/`` to the functions (``python -m launcher``).
+
+Modules: ``runfile`` parses and checks the run file, ``plan`` turns it into processes,
+``supervisor`` runs and stops them, ``web`` serves the page and the proxy.
+"""
+
+from .plan import AppPlan, ProcessSpec, build_plan
+from .runfile import AppSpec, RunFile, RunFileError, load_run_file
+from .supervisor import StartupError, Supervisor
+from .web import WebServer
+
+__all__ = ["AppPlan", "AppSpec", "ProcessSpec", "RunFile", "RunFileError", "StartupError",
+           "Supervisor", "WebServer", "build_plan", "load_run_file"]

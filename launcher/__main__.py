@@ -1,0 +1,145 @@
+"""``python -m launcher``: run every app of a Dapr multi-app run file with a local runtime each,
+serve the web page with a proxy to the functions, and stop it all on Ctrl-C or SIGTERM.
+
+Exit codes: 0 after a requested stop, 1 when a port is taken or a process fails, 2 for a bad
+run file or command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from sidecar.settings import default_registry_dir
+
+from .plan import PROFILES, AppPlan, build_plan, find_taken_ports
+from .runfile import RunFileError, load_run_file
+from .supervisor import StartupError, Supervisor
+from .web import WebServer
+
+__all__ = ["build_parser", "main"]
+
+#: Seconds every process gets to answer after start (classify loads its model first).
+DEFAULT_STARTUP_TIMEOUT = 60.0
+#: Seconds between SIGTERM and SIGKILL at shutdown.
+DEFAULT_GRACE = 10.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m launcher",
+        description="Run the apps of a Dapr multi-app run file on local runtimes, serve the web "
+                    "page and proxy /api/<function>/ to the functions.")
+    add = parser.add_argument
+    add("--file", "-f", default="dapr.yaml", type=Path,
+        help="the run file, or a folder holding dapr.yaml (default: dapr.yaml)")
+    add("--profile", choices=PROFILES, default="embedded",
+        help="embedded: <resources path>/embedded, nothing to install; services: the run "
+             "file's resources paths (Redis, MySQL). Default: embedded")
+    add("--web-port", type=int, default=8080, help="port of the page and proxy (default 8080)")
+    add("--host", default="127.0.0.1", help="address the page listens on (default 127.0.0.1)")
+    add("--registry-dir", type=Path, default=None,
+        help="name-resolution folder shared by the runtimes "
+             f"(default {default_registry_dir()})")
+    add("--startup-timeout", type=float, default=DEFAULT_STARTUP_TIMEOUT,
+        help=f"seconds to wait for every process to answer (default {DEFAULT_STARTUP_TIMEOUT:g})")
+    return parser
+
+
+def _port_owners(plans: Sequence[AppPlan], web_port: int) -> dict[int, str]:
+    owners = {web_port: "--web-port, the page and proxy"}
+    for plan in plans:
+        app = plan.app
+        if app.app_port is not None:
+            owners[app.app_port] = f"appPort of {app.app_id}"
+        owners[plan.http_port] = f"daprHTTPPort of {app.app_id}"
+        owners[plan.grpc_port] = f"daprGRPCPort of {app.app_id}"
+    return owners
+
+
+def _table(plans: Sequence[AppPlan], web: WebServer, profile: str) -> str:
+    rows = [("app id", "function", "app", "dapr HTTP", "dapr gRPC")]
+    for plan in plans:
+        rows.append((plan.app.app_id, plan.app.target or "-", plan.app_url or "-",
+                     plan.dapr_url, f"127.0.0.1:{plan.grpc_port}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+             for row in rows]
+    lines.append(f"web page  {web.url}   proxy {web.url}api/<function>/<path>   "
+                 f"profile {profile}")
+    return "\n".join(lines)
+
+
+def _supervise(supervisor: Supervisor, stop: threading.Event) -> int:
+    """Until a stop is requested (0) or a child dies (1)."""
+    while not stop.wait(0.5):
+        dead = supervisor.exited()
+        if dead is not None:
+            print(f"launcher: {supervisor.death_report(dead)}", file=sys.stderr, flush=True)
+            return 1
+    return 0
+
+
+def _run(plans: Sequence[AppPlan], web: WebServer, supervisor: Supervisor,
+         stop: threading.Event, timeout: float) -> int:
+    for plan in plans:
+        supervisor.start(plan.runtime)
+    for plan in plans:
+        supervisor.start(plan.command)
+    web.start()
+    supervisor.wait_ready(timeout, stop.is_set)
+    if stop.is_set():
+        return 0
+    print(f"launcher: ready, open {web.url} (Ctrl-C stops everything)", flush=True)
+    return _supervise(supervisor, stop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    registry_dir = args.registry_dir or default_registry_dir()
+    try:
+        plans = build_plan(load_run_file(args.file), args.profile, registry_dir.resolve())
+    except RunFileError as err:
+        print(f"launcher: {err}", file=sys.stderr)
+        return 2
+    taken = find_taken_ports(_port_owners(plans, args.web_port))
+    if taken:
+        print(f"launcher: cannot start, already in use: {'; '.join(taken)}", file=sys.stderr)
+        return 1
+    routes = {plan.app.target: plan.app.app_port for plan in plans
+              if plan.app.target and plan.app.app_port is not None}
+    supervisor = Supervisor()
+    try:
+        web = WebServer(args.host, args.web_port, routes,
+                        log=lambda line: supervisor.emit("web", line))
+    except OSError as err:
+        print(f"launcher: cannot serve the page on {args.host}:{args.web_port}: {err.strerror}",
+              file=sys.stderr)
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(_table(plans, web, args.profile), flush=True)
+    try:
+        code = _run(plans, web, supervisor, stop, args.startup_timeout)
+    except StartupError as err:
+        print(f"launcher: {err}", file=sys.stderr, flush=True)
+        code = 1
+    print("launcher: stopping every process", flush=True)
+    supervisor.stop_all(DEFAULT_GRACE)
+    web.stop()
+    print("launcher: stopped", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

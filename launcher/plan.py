@@ -1,0 +1,149 @@
+"""What to start for a run file: one runtime and one app command per app, as the dapr CLI would.
+
+``build_plan(run_file, profile, registry_dir)`` is pure apart from picking free ports for apps
+that leave ``daprHTTPPort`` / ``daprGRPCPort`` out (the dapr CLI picks random ones too). Each
+``ProcessSpec`` says what to run, where, with which environment, and which URL answers once it
+is ready. ``find_taken_ports`` says which of the planned ports something else already holds.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .runfile import AppSpec, RunFile, RunFileError
+
+__all__ = ["PROFILES", "AppPlan", "ProcessSpec", "build_plan", "find_taken_ports", "free_port"]
+
+#: embedded: each resources path's ``embedded/`` subfolder (nothing to install);
+#: services: the run file's own resources paths (Redis, MySQL).
+PROFILES = ("embedded", "services")
+_EMBEDDED_DIR = "embedded"
+_LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One child process: ``label`` prefixes its log lines; ``ready_url`` answers when it is up."""
+
+    label: str
+    argv: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str]
+    ready_url: str | None
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    """An app with every port settled, its runtime and its command."""
+
+    app: AppSpec
+    http_port: int
+    grpc_port: int
+    runtime: ProcessSpec
+    command: ProcessSpec
+
+    @property
+    def app_url(self) -> str | None:
+        return None if self.app.app_port is None else f"http://{_LOOPBACK}:{self.app.app_port}"
+
+    @property
+    def dapr_url(self) -> str:
+        return f"http://{_LOOPBACK}:{self.http_port}"
+
+
+def free_port(avoid: Iterable[int] = ()) -> int:
+    """A port that was free a moment ago (bind to port 0), not one of ``avoid``."""
+    avoid = set(avoid)
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((_LOOPBACK, 0))
+            port = sock.getsockname()[1]
+        if port not in avoid:
+            return port
+
+
+def _resources(app: AppSpec, profile: str) -> tuple[Path, ...]:
+    if profile == "services":
+        return app.resources_paths
+    embedded = tuple(path / _EMBEDDED_DIR for path in app.resources_paths)
+    missing = [str(path) for path in embedded if not path.is_dir()]
+    if missing or not embedded:
+        raise RunFileError(f"{app.app_id}: the embedded profile needs an '{_EMBEDDED_DIR}' "
+                           f"folder in each resources path; missing: "
+                           f"{', '.join(missing) or 'no resources path given'}")
+    return embedded
+
+
+def _runtime(app: AppSpec, ports: tuple[int, int], resources: tuple[Path, ...],
+             registry_dir: Path) -> ProcessSpec:
+    argv = [sys.executable, "-m", "sidecar", "--app-id", app.app_id, "--app-protocol", "http",
+            "--dapr-http-port", str(ports[0]), "--dapr-grpc-port", str(ports[1]),
+            "--log-level", app.log_level, "--registry-dir", str(registry_dir)]
+    if app.app_port is not None:
+        argv += ["--app-port", str(app.app_port)]
+    for path in resources:
+        argv += ["--resources-path", str(path)]
+    if app.config_file is not None:
+        argv += ["--config", str(app.config_file)]
+    # Relative paths inside component files (secretsFile, rootPath) resolve from here.
+    return ProcessSpec(f"{app.app_id}:dapr", tuple(argv), app.app_dir,
+                       {**os.environ, "PYTHONUNBUFFERED": "1"},
+                       f"http://{_LOOPBACK}:{ports[0]}/v1.0/healthz")
+
+
+def _command(app: AppSpec, ports: tuple[int, int]) -> ProcessSpec:
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    env = {**os.environ, **app.env,
+           "DAPR_HTTP_PORT": str(ports[0]), "DAPR_GRPC_PORT": str(ports[1]),
+           "APP_ID": app.app_id, "PYTHONUNBUFFERED": "1",
+           # The venv's bin first, so `functions-framework` is the one installed beside us.
+           "PATH": os.pathsep.join([bin_dir, path]) if path else bin_dir}
+    if app.app_port is not None:
+        env["APP_PORT"] = str(app.app_port)
+    ready = None if app.app_port is None else f"http://{_LOOPBACK}:{app.app_port}/"
+    return ProcessSpec(app.app_id, app.command, app.app_dir, env, ready)
+
+
+def build_plan(run_file: RunFile, profile: str, registry_dir: Path) -> list[AppPlan]:
+    """Runtimes and commands for every app of ``run_file`` under ``profile``."""
+    if profile not in PROFILES:
+        raise RunFileError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
+    taken = {port for app in run_file.apps
+             for port in (app.app_port, app.http_port, app.grpc_port) if port is not None}
+    plans: list[AppPlan] = []
+    for app in run_file.apps:
+        http_port = app.http_port or free_port(taken)
+        taken.add(http_port)
+        grpc_port = app.grpc_port or free_port(taken)
+        taken.add(grpc_port)
+        ports = (http_port, grpc_port)
+        plans.append(AppPlan(app, http_port, grpc_port,
+                             _runtime(app, ports, _resources(app, profile), registry_dir),
+                             _command(app, ports)))
+    return plans
+
+
+def _in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers do: a port with only TIME_WAIT connections left is free to listen on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            # The wildcard address clashes with a listener on any local address.
+            sock.bind(("0.0.0.0", port))
+        except OSError as err:
+            if err.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise
+    return False
+
+
+def find_taken_ports(ports: Mapping[int, str]) -> list[str]:
+    """``"port N (what)"`` for each of ``ports`` (port -> what it is for) already in use."""
+    return [f"port {port} ({what})" for port, what in ports.items() if _in_use(port)]
