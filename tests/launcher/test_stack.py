@@ -1,0 +1,188 @@
+"""The launcher end to end: a real stack (three runtimes, three functions-framework apps) on a
+temporary copy of dapr.yaml with free ports, reached through the launcher's proxy, and stopped
+by a signal with no process left behind."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pymysql
+import pytest
+import yaml
+from PIL import Image
+
+from .stack import LauncherProcess, alive, descendants, write_run_dir
+
+
+def start(tmp: Path, profile: str = "embedded") -> tuple[LauncherProcess, Path]:
+    run_file, web_port = write_run_dir(tmp)
+    launcher = LauncherProcess.start(
+        ["--file", str(run_file), "--profile", profile, "--registry-dir", str(tmp / "registry")],
+        web_port, cwd=tmp)
+    return launcher, run_file
+
+
+def processes_mentioning(needles: list[str]) -> list[str]:
+    """Command lines of live processes containing any of ``needles``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or not alive(int(entry.name)):
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if any(needle in cmdline for needle in needles):
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def unique_args(run_file: Path) -> list[str]:
+    """Strings only this run's processes carry on their command line."""
+    apps = yaml.safe_load(run_file.read_text())["apps"]
+    return [f"--port {app['appPort']} " for app in apps] + [str(run_file.parent / "registry")]
+
+
+def grayscale_events(mysql_params: dict, size: int) -> int:
+    with pymysql.connect(**mysql_params) as conn, conn.cursor() as cursor:
+        cursor.execute("SHOW TABLES LIKE 'events'")
+        if cursor.fetchone() is None:
+            return 0
+        cursor.execute("SELECT COUNT(*) FROM events WHERE op_type='grayscale' AND input_size=%s",
+                       (size,))
+        return int(cursor.fetchone()[0])
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LauncherProcess]:
+    launcher, _ = start(tmp_path_factory.mktemp("embedded"))
+    try:
+        launcher.wait_ready()
+        yield launcher
+    finally:
+        launcher.stop(signal.SIGTERM)
+
+
+def test_table_lists_every_app_and_the_page(stack: LauncherProcess) -> None:
+    table = stack.output.split("[", 1)[0]
+    for app_id, function in [("image-api-grayscale", "grayscale"),
+                             ("image-api-classify", "classify"), ("events-service", "events")]:
+        assert any(line.startswith(app_id) and f" {function} " in line
+                   for line in table.splitlines()), table
+    assert f"web page  {stack.url}/" in table
+
+
+def test_grayscale_through_the_proxy(stack: LauncherProcess, seed_data: Path) -> None:
+    answer = httpx.post(f"{stack.url}/api/grayscale/grayscale", headers={"Accept": "image/png"},
+                        content=(seed_data / "food.jpg").read_bytes(), timeout=30)
+    assert answer.status_code == 200, answer.text
+    image = Image.open(io.BytesIO(answer.content))
+    assert (image.format, image.mode) == ("PNG", "L")
+    assert image.size == Image.open(seed_data / "food.jpg").size
+
+
+def test_classify_and_events_through_the_proxy(stack: LauncherProcess, seed_data: Path) -> None:
+    food = (seed_data / "food.jpg").read_bytes()
+    answer = httpx.post(f"{stack.url}/api/classify/classify", content=food, timeout=30)
+    assert answer.status_code == 200
+    assert answer.text.startswith("hotdog is detected with ")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = httpx.get(f"{stack.url}/api/events/events?limit=1000").json()
+        if any(r["op_type"] == "classify" and r["input_size"] == len(food) for r in rows):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"no classify event recorded: {rows}")
+
+
+def test_function_errors_pass_through_unchanged(stack: LauncherProcess) -> None:
+    for body, status in ((b"not an image", 400), (b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n", 415)):
+        answer = httpx.post(f"{stack.url}/api/classify/classify", content=body)
+        assert answer.status_code == status
+        assert answer.headers["Content-Type"].startswith("application/json")
+        assert answer.json()["error"]
+
+
+def test_logs_are_prefixed_and_data_stays_in_the_run_folder(stack: LauncherProcess) -> None:
+    lines = stack.lines
+    # The apps say little on their own; the start-up failure test checks an app's prefix.
+    for label in ("events-service:dapr", "image-api-classify:dapr", "image-api-grayscale:dapr"):
+        assert any(line.startswith(f"[{label}]") for line in lines), label
+    # cwd of the launcher is the run folder; the embedded profile wrote its sqlite file there.
+    registry = {p.name for p in Path(stack.process.args[stack.process.args.index(
+        "--registry-dir") + 1]).glob("*.json")}
+    assert registry == {"image-api-grayscale.json", "image-api-classify.json",
+                        "events-service.json"}
+    run_dir = Path(stack.process.args[stack.process.args.index("--file") + 1]).parent
+    assert (run_dir / ".data" / "events.db").is_file()
+
+
+def test_services_profile_then_sigint_leaves_nothing(tmp_path: Path, seed_data: Path,
+                                                     mysql_params: dict,
+                                                     redis_client: object) -> None:
+    launcher, run_file = start(tmp_path, profile="services")
+    food = (seed_data / "food.jpg").read_bytes()
+    try:
+        launcher.wait_ready()
+        before = grayscale_events(mysql_params, len(food))
+        answer = httpx.post(f"{launcher.url}/api/grayscale/grayscale", content=food, timeout=30)
+        assert answer.status_code == 200
+        # The event is sent after the answer; the services profile writes it to MariaDB.
+        deadline = time.monotonic() + 10
+        while grayscale_events(mysql_params, len(food)) == before:
+            assert time.monotonic() < deadline, "no grayscale event reached MariaDB"
+            time.sleep(0.2)
+        children = descendants(launcher.process.pid)
+        # three runtimes, three functions-framework masters, and their gunicorn workers
+        assert len(children) >= 6, children
+    finally:
+        code = launcher.stop(signal.SIGINT)
+    assert code == 0, launcher.output
+    assert "launcher: stopped" in launcher.output
+    time.sleep(0.2)
+    assert [pid for pid in children if alive(pid)] == []
+    assert processes_mentioning(unique_args(run_file)) == []
+    assert list((tmp_path / "registry").glob("*.json")) == []
+    assert not (tmp_path / ".data" / "events.db").exists()
+
+
+def test_a_taken_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
+    run_file, web_port = write_run_dir(tmp_path)
+    taken = yaml.safe_load(run_file.read_text())["apps"][1]["appPort"]
+    with socket.create_server(("127.0.0.1", taken)):
+        launcher = LauncherProcess.start(["--file", str(run_file),
+                                          "--registry-dir", str(tmp_path / "registry")],
+                                         web_port, cwd=tmp_path)
+        assert launcher.wait_exit() == 1
+    assert f"port {taken} (appPort of image-api-classify)" in launcher.output
+    assert not any(line.startswith("[") for line in launcher.lines), launcher.output
+
+
+def test_a_child_dying_at_start_stops_the_rest(tmp_path: Path) -> None:
+    run_file, web_port = write_run_dir(tmp_path)
+    document = yaml.safe_load(run_file.read_text())
+    document["apps"][2]["command"] = [
+        "python", "-c", "import sys; print('boom: no such table'); sys.exit(3)",
+        "--port", str(document["apps"][2]["appPort"])]
+    run_file.write_text(json.dumps(document))
+    launcher = LauncherProcess.start(["--file", str(run_file),
+                                      "--registry-dir", str(tmp_path / "registry")],
+                                     web_port, cwd=tmp_path)
+    try:
+        assert launcher.wait_exit(60) == 1
+    finally:
+        launcher.kill_all()
+    output = launcher.output
+    assert "events-service exited with code 3 while starting" in output
+    assert "    boom: no such table" in output
+    assert any(line.startswith("[events-service]") and line.endswith(" boom: no such table")
+               for line in launcher.lines), output
+    assert processes_mentioning(unique_args(run_file)) == []
