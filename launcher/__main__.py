@@ -17,7 +17,7 @@ from types import FrameType
 
 from sidecar.settings import default_registry_dir
 
-from .plan import PROFILES, AppPlan, build_plan, find_taken_ports
+from .plan import PROFILES, AppPlan, build_plan, find_taken_ports, proxy_routes
 from .runfile import RunFileError, load_run_file
 from .supervisor import StartupError, Supervisor
 from .web import WebServer
@@ -104,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     registry_dir = args.registry_dir or default_registry_dir()
     try:
         plans = build_plan(load_run_file(args.file), args.profile, registry_dir.resolve())
+        routes = proxy_routes(plans)
     except RunFileError as err:
         print(f"launcher: {err}", file=sys.stderr)
         return 2
@@ -111,8 +112,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if taken:
         print(f"launcher: cannot start, already in use: {'; '.join(taken)}", file=sys.stderr)
         return 1
-    routes = {plan.app.target: plan.app.app_port for plan in plans
-              if plan.app.target and plan.app.app_port is not None}
     supervisor = Supervisor()
     try:
         web = WebServer(args.host, args.web_port, routes,

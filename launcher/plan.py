@@ -18,7 +18,8 @@ from pathlib import Path
 
 from .runfile import AppSpec, RunFile, RunFileError
 
-__all__ = ["PROFILES", "AppPlan", "ProcessSpec", "build_plan", "find_taken_ports", "free_port"]
+__all__ = ["PROFILES", "AppPlan", "ProcessSpec", "build_plan", "find_taken_ports", "free_port",
+           "proxy_routes"]
 
 #: embedded: each resources path's ``embedded/`` subfolder (nothing to install);
 #: services: the run file's own resources paths (Redis, MySQL).
@@ -128,6 +129,21 @@ def build_plan(run_file: RunFile, profile: str, registry_dir: Path) -> list[AppP
                              _runtime(app, ports, _resources(app, profile), registry_dir),
                              _command(app, ports)))
     return plans
+
+
+def proxy_routes(plans: Iterable[AppPlan]) -> dict[str, int]:
+    """Function name (the command's ``--target``) -> app port, for the launcher's proxy."""
+    routes: dict[str, int] = {}
+    owners: dict[str, str] = {}
+    for plan in plans:
+        target, port = plan.app.target, plan.app.app_port
+        if not target or port is None:
+            continue
+        if target in routes:
+            raise RunFileError(f"apps {owners[target]} and {plan.app.app_id} both serve function "
+                               f"{target!r}; /api/{target}/ could reach only one of them")
+        routes[target], owners[target] = port, plan.app.app_id
+    return routes
 
 
 def _in_use(port: int) -> bool:

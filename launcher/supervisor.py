@@ -55,12 +55,25 @@ class Child:
         return "\n".join(f"    {line}" for line in self.tail) or "    (no output)"
 
 
+def _load_prctl() -> Callable[..., int] | None:
+    # Looked up once, before any fork: a child between fork and exec must not call dlopen,
+    # which could wait forever on a lock another thread of the launcher held at fork time.
+    if sys.platform != "linux":
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+
+
 def _die_with_parent() -> None:
-    # Linux only: the child gets SIGTERM if the launcher itself is killed (even by SIGKILL),
-    # so no runtime outlives it holding a port.
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    # The child gets SIGTERM if the launcher itself is killed (even by SIGKILL), so no
+    # runtime outlives it holding a port.
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Supervisor:
@@ -85,7 +98,7 @@ class Supervisor:
             process = subprocess.Popen(
                 list(spec.argv), cwd=spec.cwd, env=dict(spec.env), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                preexec_fn=_die_with_parent if _PRCTL is not None else None)
         except OSError as err:
             raise StartupError(f"[{spec.label}] cannot start {spec.argv[0]!r} in {spec.cwd}: "
                                f"{err.strerror}") from err

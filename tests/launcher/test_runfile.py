@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from launcher.plan import build_plan
+from launcher.plan import build_plan, proxy_routes
 from launcher.runfile import RunFileError, load_run_file
 
 from .stack import REPO_ROOT
@@ -143,3 +143,14 @@ def test_cli_reports_a_bad_file_and_exits_2(tmp_path: Path, capsys: pytest.Captu
     path = write(tmp_path, {"version": 1, "apps": [app(appPort=0)]})
     assert main(["--file", str(path)]) == 2
     assert "appPort must be a port number 1-65535, got 0" in capsys.readouterr().err
+
+
+def test_two_apps_serving_one_function_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "config/embedded").mkdir(parents=True)
+    path = write(tmp_path, {"version": 1, "common": {"resourcesPath": "config"},
+                            "apps": [app(), app(appID="b", appPort=9200, daprHTTPPort=9201,
+                                                daprGRPCPort=9202)]})
+    plans = build_plan(load_run_file(path), "embedded", tmp_path)
+    with pytest.raises(RunFileError, match="apps a and b both serve function 'fa'"):
+        proxy_routes(plans)
+    assert proxy_routes(plans[:1]) == {"fa": 9100}

@@ -58,7 +58,7 @@ def test_grayscale_classify_and_both_events(page: Page, web_stack: LauncherProce
 
     page.click("#run-grayscale")
     expect(page.locator("#gray")).to_be_visible()
-    page.wait_for_function("document.querySelector('#gray').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#gray').naturalWidth > 0")
     pixels, gray = page.evaluate(_GRAY_PIXELS, "#gray")
     assert pixels > 10_000 and gray == pixels
     expect(page.locator("#gray")).to_have_attribute("alt", "Grayscale version of food.jpg")
