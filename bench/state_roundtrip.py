@@ -15,14 +15,9 @@ Redis is ``BENCH_REDIS_HOST`` (default 127.0.0.1:6379).
 from __future__ import annotations
 
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,54 +50,18 @@ spec:
 Pair = Callable[[int], None]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(http_port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    url = f"http://127.0.0.1:{http_port}/v1.0/healthz/outbound"
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the runtime exited with {process.returncode}:\n"
-                               f"{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    raise RuntimeError(f"the runtime did not answer {url} within {STARTUP_TIMEOUT}s:\n"
-                       f"{log.read_text()[-2000:]}")
-
-
 @contextmanager
 def _runtime(app_id: str, redis_host: str) -> Iterator[tuple[int, int]]:
-    """A ``python -m sidecar`` subprocess; yields its (http_port, grpc_port)."""
+    """A ``python -m sidecar`` subprocess with one Redis state store; yields (http, grpc) ports."""
+    from tests.dapr_runtime import run_sidecar
+
     with tempfile.TemporaryDirectory(prefix="bench-state-") as tmp:
-        folder = Path(tmp)
-        (folder / "components").mkdir()
-        (folder / "components" / "statestore.yaml").write_text(
-            COMPONENT.format(store=STORE, host=redis_host))
-        http_port, grpc_port = _free_port(), _free_port()
-        log = folder / "runtime.log"
-        command = [sys.executable, "-m", "sidecar", "--app-id", app_id,
-                   "--dapr-http-port", str(http_port), "--dapr-grpc-port", str(grpc_port),
-                   "--resources-path", str(folder / "components"),
-                   "--registry-dir", str(folder / "registry"), "--log-level", "warn"]
-        with log.open("wb") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            _wait_healthy(http_port, process, log)
-            yield http_port, grpc_port
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        components = Path(tmp) / "components"
+        components.mkdir()
+        (components / "statestore.yaml").write_text(COMPONENT.format(store=STORE, host=redis_host))
+        with run_sidecar(app_id, [components], timeout=STARTUP_TIMEOUT,
+                         log_level="warn") as sidecar:
+            yield sidecar.http_port, sidecar.grpc_port
 
 
 def _timed(pair: Pair, start: int, count: int, into: list[float]) -> None:

@@ -8,7 +8,6 @@ DAPR_HTTP_PORT / DAPR_GRPC_PORT.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,12 @@ from pathlib import Path
 
 import httpx
 
+from tests.dapr_runtime import free_port
+
 __all__ = ["FunctionProcess", "free_port", "start_function"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FF = str(Path(sys.executable).with_name("functions-framework"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
