@@ -30,6 +30,12 @@ DEFAULT_STARTUP_TIMEOUT = 60.0
 DEFAULT_GRACE = 10.0
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number 0-65535: {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m launcher",
@@ -41,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--profile", choices=PROFILES, default="embedded",
         help="embedded: <resources path>/embedded, nothing to install; services: the run "
              "file's resources paths (Redis, MySQL). Default: embedded")
-    add("--web-port", type=int, default=8080, help="port of the page and proxy (default 8080)")
+    add("--web-port", type=_port, default=8080,
+        help="port of the page and proxy (default 8080; 0 picks a free one)")
     add("--host", default="127.0.0.1", help="address the page listens on (default 127.0.0.1)")
     add("--registry-dir", type=Path, default=None,
         help="name-resolution folder shared by the runtimes "

@@ -21,8 +21,9 @@ from .runfile import AppSpec, RunFile, RunFileError
 __all__ = ["PROFILES", "AppPlan", "ProcessSpec", "build_plan", "find_taken_ports", "free_port",
            "proxy_routes"]
 
-#: embedded: each resources path's ``embedded/`` subfolder (nothing to install);
-#: services: the run file's own resources paths (Redis, MySQL).
+#: services: the run file's resources paths (Redis, MySQL); embedded: the ``embedded/`` folder
+#: inside each (nothing to install). A path that already is an ``embedded/`` folder counts as
+#: its parent for the services profile.
 PROFILES = ("embedded", "services")
 _EMBEDDED_DIR = "embedded"
 _LOOPBACK = "127.0.0.1"
@@ -69,16 +70,20 @@ def free_port(avoid: Iterable[int] = ()) -> int:
             return port
 
 
+def _profile_path(path: Path, profile: str) -> Path:
+    # dapr.yaml may point at either profile's folder (serverless.yaml's local.runProfile
+    # chooses); the embedded one is always the `embedded` folder inside the services one.
+    services = path.parent if path.name == _EMBEDDED_DIR else path
+    return services if profile == "services" else services / _EMBEDDED_DIR
+
+
 def _resources(app: AppSpec, profile: str) -> tuple[Path, ...]:
-    if profile == "services":
-        return app.resources_paths
-    embedded = tuple(path / _EMBEDDED_DIR for path in app.resources_paths)
-    missing = [str(path) for path in embedded if not path.is_dir()]
-    if missing or not embedded:
-        raise RunFileError(f"{app.app_id}: the embedded profile needs an '{_EMBEDDED_DIR}' "
-                           f"folder in each resources path; missing: "
-                           f"{', '.join(missing) or 'no resources path given'}")
-    return embedded
+    paths = tuple(_profile_path(path, profile) for path in app.resources_paths)
+    missing = [str(path) for path in paths if not path.is_dir()]
+    if missing or not paths:
+        raise RunFileError(f"{app.app_id}: the {profile} profile needs the folder(s) "
+                           f"{', '.join(missing) or '(no resources path given)'}")
+    return paths
 
 
 def _runtime(app: AppSpec, ports: tuple[int, int], resources: tuple[Path, ...],

@@ -93,8 +93,19 @@ def test_embedded_profile_needs_the_embedded_folder(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
     path = write(tmp_path, {"version": 1, "common": {"resourcesPath": "config"},
                             "apps": [app()]})
-    with pytest.raises(RunFileError, match=r"embedded.*missing: .*config/embedded"):
+    with pytest.raises(RunFileError, match=r"the embedded profile needs .*config/embedded"):
         build_plan(load_run_file(path), "embedded", tmp_path)
+
+
+@pytest.mark.parametrize("points_at", ["config", "config/embedded"])
+def test_the_run_file_may_point_at_either_profile(tmp_path: Path, points_at: str) -> None:
+    (tmp_path / "config/embedded").mkdir(parents=True)
+    path = write(tmp_path, {"version": 1, "common": {"resourcesPath": points_at},
+                            "apps": [app()]})
+    for profile, expected in (("embedded", "config/embedded"), ("services", "config")):
+        (plan,) = build_plan(load_run_file(path), profile, tmp_path)
+        argv = list(plan.runtime.argv)
+        assert argv[argv.index("--resources-path") + 1] == str(tmp_path / expected)
 
 
 BAD = [
