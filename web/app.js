@@ -95,7 +95,9 @@ async function runClassify(file) {
   const best = top[0];
   ui.label.replaceChildren("It is very likely a ",
     h("strong", { className: "best", text: String(best.label) }), " in the picture.");
-  ui.scores.replaceChildren(...top.slice(0, 5).map(scoreRow));
+  // A quantized model gives most classes exactly 0: bars for those would only list index order.
+  const shown = top.slice(0, 5).filter((item, index) => index === 0 || Number(item.score) > 0);
+  ui.scores.replaceChildren(...shown.map(scoreRow));
   say(ui.status, `Classified in ${Math.round(performance.now() - started)} ms.`, "ok");
 }
 
