@@ -3,6 +3,7 @@ that deliver events to the app."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -26,22 +27,24 @@ class BindingResponse:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-class OutputBinding(Component):
+class OutputBinding(Component, ABC):
     #: The operations ``invoke`` accepts; anything else is a BindingInvokeError naming them.
     operations: ClassVar[tuple[str, ...]] = ()
 
+    @abstractmethod
     def invoke(self, request: BindingRequest) -> BindingResponse:
-        raise NotImplementedError
+        """Run one operation; BindingInvokeError (or a subclass) when it fails."""
 
 
 #: Called by an input binding for each event: (data, metadata) -> None.
 Deliver = Callable[[bytes, dict[str, str]], None]
 
 
-class InputBinding(Component):
+class InputBinding(Component, ABC):
+    @abstractmethod
     def start(self, deliver: Deliver) -> None:
         """Begin producing events (in a background thread); return at once."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stop(self) -> None:
-        raise NotImplementedError
+        """Stop producing events and return promptly."""

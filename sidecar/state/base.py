@@ -7,6 +7,7 @@ stores the JSON text of the value, the gRPC API the bytes it was given, as daprd
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,28 +71,28 @@ class TransactionOperation:
     request: SetRequest | DeleteRequest
 
 
-class StateStore(Component):
+class StateStore(Component, ABC):
     """A key/value store with etags and TTLs. Methods raise ``sidecar.errors`` types only."""
 
+    @abstractmethod
     def get(self, key: str, metadata: dict[str, str] | None = None) -> GetResponse | None:
         """The item, or None when the key does not exist (or has expired)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def set(self, request: SetRequest) -> None:
         """Store one item. ETagMismatch / ETagInvalid on a failed etag or first-write check."""
-        raise NotImplementedError
 
+    @abstractmethod
     def delete(self, request: DeleteRequest) -> None:
         """Delete one item; deleting a missing key without an etag is not an error."""
-        raise NotImplementedError
 
     def bulk_get(self, keys: Sequence[str]) -> list[tuple[str, GetResponse | None]]:
         """Default: one get per key; stores may do better."""
         return [(key, self.get(key)) for key in keys]
 
+    @abstractmethod
     def transact(self, operations: Sequence[TransactionOperation]) -> None:
         """All operations or none. Stores that cannot do this atomically must not claim it."""
-        raise NotImplementedError
 
 
 def parse_ttl(metadata: Mapping[str, str], default: int | None = None) -> int | None:
