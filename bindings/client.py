@@ -1,8 +1,16 @@
-"""The process-wide ``DaprClient``, created lazily and never waited on for long.
+"""The process-wide Dapr client, created lazily and never waited on for long.
+
+It is the SDK's gRPC client class (``DaprGrpcClient``), so service invocation too goes over the
+one gRPC channel (``InvokeService`` with an HTTP extension, which daprd and our runtime both
+serve for HTTP apps). Why not ``DaprClient``: by default it sends ``invoke_method`` over HTTP,
+opening a new aiohttp session and TCP connection per call, and its switch
+(``DAPR_API_METHOD_INVOCATION_PROTOCOL=grpc``) is an environment variable that every launcher,
+manifest and test would have to set; forgetting it in one place would silently bring the
+per-call cost back. The protocol is a property of this code, so the code chooses it.
 
 Why lazily, in a background thread: ``functions-framework`` imports the function module in the
 gunicorn master *before* forking workers, and gRPC channels and threads do not survive a fork.
-``DaprClient()`` also blocks until the sidecar's health endpoint answers (up to
+Creating the client also blocks until the sidecar's health endpoint answers (up to
 ``DAPR_HEALTH_TIMEOUT``, 60 s by default). A request must never wait that long, so callers wait
 at most their own budget, measured from when creation began, and get ``SidecarUnavailable``
 otherwise; creation goes on in the background and later requests find the client ready.
@@ -17,6 +25,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +33,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import grpc
-from dapr.clients import DaprClient
+from dapr.clients.grpc.client import DaprGrpcClient
 
 from . import settings
 
@@ -36,6 +45,11 @@ log = logging.getLogger(__name__)
 _deadline: ContextVar[float | None] = ContextVar("dapr_call_deadline", default=None)
 #: How long a failed component lookup is remembered before asking the sidecar again.
 _METADATA_RETRY_SECONDS = 30.0
+
+# The SDK deprecates gRPC invoke_method in favour of gRPC proxying, which only reaches gRPC apps;
+# ours are HTTP apps, for which InvokeService with an HTTP extension is the gRPC path.
+warnings.filterwarnings("ignore", message="invoke_method with protocol gRPC is deprecated",
+                        category=DeprecationWarning)
 
 
 class SidecarUnavailable(RuntimeError):
@@ -85,14 +99,14 @@ class _Holder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.ready = threading.Event()
-        self.client: DaprClient | None = None
+        self.client: DaprGrpcClient | None = None
         self.started: float | None = None
         self.components: frozenset[str] | None = None
         self.components_checked = 0.0
 
     def create(self) -> None:
         try:
-            client = DaprClient(interceptors=[_DeadlineInterceptor()])
+            client = DaprGrpcClient(interceptors=[_DeadlineInterceptor()])
         except Exception as err:  # the SDK raises TimeoutError, DaprInternalError, grpc errors
             log.warning("Dapr sidecar not reachable, will retry on the next request: %s", err)
             with self.lock:
@@ -106,7 +120,7 @@ class _Holder:
 _holder = _Holder()
 
 
-def get_client(wait: float | None = None) -> DaprClient:
+def get_client(wait: float | None = None) -> DaprGrpcClient:
     """The shared client; SidecarUnavailable if it is not ready ``wait`` s (default
     SIDECAR_WAIT_SECONDS) after its creation began."""
     wait = settings.get().sidecar_wait_seconds if wait is None else wait
