@@ -6,6 +6,8 @@ placeholders with a ``params`` JSON array; no SQL is built from request data.
 
     POST|GET /init       create the table if it does not exist (never drops) -> {"status":true}
     POST /create_event   {"event_ts": ms, "op_type": str, "input_size": int} -> {"status":true}
+                         or a JSON array of 1..1000 such objects, validated all-or-nothing and
+                         inserted with one multi-row INSERT -> {"status":true,"count":n}
     GET  /events         [{"id","event_ts","op_type","input_size"}, ...] oldest first,
                          ?limit=1..1000 (default 100) &after=<id> for paging
 """
@@ -25,7 +27,8 @@ from bindings.errors import BadRequest, ServiceUnavailable
 from bindings.inputs import read_body
 from bindings.router import Router, json_response
 
-__all__ = ["events", "validate_event", "validate_paging"]
+__all__ = ["events", "insert_statement", "validate_event", "validate_events",
+           "validate_paging"]
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +36,14 @@ HELP = "The valid endpoints are /init /create_event /events"
 CREATE_TABLE = ("CREATE TABLE IF NOT EXISTS events (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
                 "event_ts BIGINT NOT NULL, op_type VARCHAR(20) NOT NULL, "
                 "input_size BIGINT NOT NULL)")
-INSERT = "INSERT INTO events (event_ts, op_type, input_size) VALUES (?, ?, ?)"
+INSERT = "INSERT INTO events (event_ts, op_type, input_size) VALUES "
+_ROW = "(?, ?, ?)"
 SELECT = ("SELECT id, event_ts, op_type, input_size FROM events WHERE id > ? "
           "ORDER BY id LIMIT ?")
-#: An event is a few dozen bytes of JSON; anything much bigger is not one.
-_MAX_EVENT_BYTES = 4096
+#: Most events in one request, and the body cap that follows: an event is a few dozen bytes
+#: of JSON, so 256 bytes each is ample.
+_MAX_BATCH = 1000
+_MAX_BODY_BYTES = _MAX_BATCH * 256
 _BIGINT_MAX = 2**63 - 1
 _OP_TYPE_MAX = 20
 _DEFAULT_LIMIT, _MAX_LIMIT = 100, 1000
@@ -102,6 +108,33 @@ def validate_event(payload: Any) -> list[Any]:
     return [payload[name] for name in _FIELDS]
 
 
+def validate_events(payload: Any) -> list[list[Any]]:
+    """One parameter row per event: ``payload`` is one event object or an array of 1..1000.
+
+    All or nothing: BadRequest lists every bad element by its index (as a string key).
+    """
+    if not isinstance(payload, list):
+        return [validate_event(payload)]
+    if not 1 <= len(payload) <= _MAX_BATCH:
+        raise BadRequest(f"an array of events must hold 1..{_MAX_BATCH} events",
+                         {"count": len(payload)})
+    rows: list[list[Any]] = []
+    problems: dict[str, Any] = {}
+    for index, item in enumerate(payload):
+        try:
+            rows.append(validate_event(item))
+        except BadRequest as err:
+            problems[str(index)] = err.detail
+    if problems:
+        raise BadRequest("invalid events", problems)
+    return rows
+
+
+def insert_statement(count: int) -> str:
+    """``INSERT ... VALUES (?, ?, ?), ...`` for ``count`` rows; built from the count only."""
+    return INSERT + ", ".join([_ROW] * count)
+
+
 def validate_paging(args: Any) -> tuple[int, int]:
     """(after, limit) from the query string, or BadRequest."""
     def integer(name: str, default: int, low: int, high: int) -> int:
@@ -123,14 +156,16 @@ def _init(request: flask.Request) -> flask.Response:
 
 
 def _create_event(request: flask.Request) -> flask.Response:
-    body = read_body(request, _MAX_EVENT_BYTES)
+    body = read_body(request, _MAX_BODY_BYTES)
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BadRequest("the body is not valid JSON", str(err)) from None
-    params = validate_event(payload)
+    rows = validate_events(payload)
     ensure_table()
-    _invoke("exec", INSERT, params)
+    _invoke("exec", insert_statement(len(rows)), [value for row in rows for value in row])
+    if isinstance(payload, list):
+        return json_response({"status": True, "count": len(rows)})
     return json_response({"status": True})
 
 

@@ -37,10 +37,12 @@ def client_headers() -> dict[str, str]:
     return {"X-Forwarded-For": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"}
 
 
-def write_components(folder: Path, ids: dict[str, str], redis_address: str) -> Path:
-    """The services profile for ``ids`` (function name -> app id), in ``folder``."""
+def write_components(folder: Path, ids: dict[str, str], redis_address: str,
+                     db_url: str = MYSQL_DSN) -> Path:
+    """The services profile for ``ids`` (function name -> app id), in ``folder``; the events
+    table at ``db_url`` (MariaDB by default, or a ``sqlite:`` URL)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "secrets.json").write_text(json.dumps({"DB_URL": {"MYSQL": MYSQL_DSN}}))
+    (folder / "secrets.json").write_text(json.dumps({"DB_URL": {"MYSQL": db_url}}))
     files = {
         "statestore.yaml": ("state.redis", "statestore", [
             ("redisHost", redis_address), ("redisPassword", "")], None, None),

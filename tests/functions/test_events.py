@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
+
+from .conftest import FUNCTIONS
 
 GOOD = {"event_ts": 1665358852918, "op_type": "grayscale", "input_size": 68016}
 
@@ -33,7 +36,7 @@ def test_invalid_event_is_400_naming_the_field(load, payload, field):
 
 @pytest.mark.parametrize("body, status", [
     (b"", 400), (b"{not json", 400), (b"[1, 2]", 400), (b"\xff\xfe", 400),
-    (b"{" + b" " * 5000 + b"}", 413),
+    (b"{" + b" " * 300_000 + b"}", 413),
 ])
 def test_malformed_body(load, body, status):
     response = load("events").post("/create_event", data=body)
@@ -60,3 +63,40 @@ def test_help_and_routes(load):
     assert client.get("/create_event").status_code == 405
     assert client.delete("/init").headers["Allow"] == "GET, HEAD, OPTIONS, POST"
     assert client.get("/nope").status_code == 404
+
+
+def test_invalid_events_in_an_array_are_400_naming_index_and_field(load):
+    bad = [GOOD, {**GOOD, "op_type": ""}, GOOD, {**GOOD, "input_size": -1, "extra": 1}, "x"]
+    response = load("events").post("/create_event", json=bad)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"] == "invalid events"
+    assert sorted(body["detail"]) == ["1", "3", "4"]
+    assert list(body["detail"]["1"]) == ["op_type"]
+    assert sorted(body["detail"]["3"]) == ["extra", "input_size"]
+    assert body["detail"]["4"]["expected"] == ["event_ts", "op_type", "input_size"]
+
+
+@pytest.mark.parametrize("count", [0, 1001])
+def test_array_of_wrong_length_is_400(load, count):
+    response = load("events").post("/create_event", json=[GOOD] * count)
+    assert response.status_code == 400
+    assert response.get_json()["detail"] == {"count": count}
+
+
+def test_valid_array_reaches_the_database_step(load):
+    """A valid array passes validation: with no sidecar the answer is the binding's 503."""
+    response = load("events").post("/create_event", json=[GOOD] * 1000)
+    assert response.status_code == 503
+
+
+@pytest.mark.parametrize("count", [1, 2, 1000])
+def test_insert_statement_has_one_placeholder_row_per_event(count):
+    spec = importlib.util.spec_from_file_location("events_main", FUNCTIONS["events"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sql = module.insert_statement(count)
+    head, values = sql.split(" VALUES ")
+    assert head == "INSERT INTO events (event_ts, op_type, input_size)"
+    assert values.split(", (") == ["(?, ?, ?)"] + ["?, ?, ?)"] * (count - 1)
+    assert sql.count("?") == 3 * count

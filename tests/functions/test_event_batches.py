@@ -1,0 +1,144 @@
+"""Events in batches: the recorder's draining, the array form of ``POST /create_event`` on
+MariaDB and on the sqlite: extension, and exactly one event per successful image request."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import random
+import threading
+import time
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from bindings.events import BATCH_SIZE, Recorder
+
+from .conftest import image_bytes
+from .processes import start_function
+from .stack import RATE_LIMIT, client_headers, sidecar_with_app_port, write_components
+
+
+class _RecordingRecorder(Recorder):
+    """A recorder whose sends are kept in memory (or fail), to see how events are grouped."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__(queue_size=1000)
+        self.batches: list[list[dict[str, Any]]] = []
+        self.fail = fail
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def _send(self, batch: list[dict[str, Any]]) -> None:
+        self.batches.append(batch)
+        assert self.gate.wait(10)
+        if self.fail:
+            raise ConnectionError("events service down")
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_recorder_drains_the_queue_in_bounded_batches(fail):
+    recorder = _RecordingRecorder(fail)
+    events = [{"event_ts": n, "op_type": "t", "input_size": n} for n in range(2 * BATCH_SIZE + 8)]
+    recorder.gate.clear()
+    recorder.submit(events[0])
+    while not recorder.batches:  # the sender holds the first event alone, and is stuck on it
+        time.sleep(0.001)
+    for event in events[1:]:
+        recorder.submit(event)
+    recorder.gate.set()
+    recorder.queue.join()
+    assert [len(b) for b in recorder.batches] == [1, BATCH_SIZE, BATCH_SIZE, 7]
+    assert [e for b in recorder.batches for e in b] == events
+    assert (recorder.sent, recorder.failed) == ((0, len(events)) if fail
+                                                else (len(events), 0))
+
+
+def test_idle_recorder_sends_a_lone_event_at_once():
+    recorder = _RecordingRecorder()
+    recorder.submit({"event_ts": 1, "op_type": "t", "input_size": 1})
+    recorder.queue.join()
+    assert [len(b) for b in recorder.batches] == [1]
+
+
+def _all_events(url: str) -> list[dict]:
+    events, after = [], 0
+    while page := httpx.get(f"{url}/events", params={"after": after, "limit": 1000},
+                            timeout=10).json():
+        events += page
+        after = page[-1]["id"]
+    return events
+
+
+def _last_id(url: str) -> int:
+    events = _all_events(url)
+    return events[-1]["id"] if events else 0
+
+
+def _check_array_roundtrip(url: str, count: int) -> None:
+    op_type = f"batch-{random.randrange(10**9)}"
+    batch = [{"event_ts": 1_700_000_000_000 + n, "op_type": op_type, "input_size": n}
+             for n in range(count)]
+    answer = httpx.post(f"{url}/create_event", json=batch, timeout=10)
+    assert (answer.status_code, answer.json()) == (200, {"status": True, "count": count})
+    mine = [e for e in _all_events(url) if e["op_type"] == op_type]
+    assert [(e["event_ts"], e["input_size"]) for e in mine] == [
+        (e["event_ts"], e["input_size"]) for e in batch]
+    assert len({e["id"] for e in mine}) == count
+    # All or nothing: one bad element and none of the good ones is stored.
+    bad = batch[:2] + [{**batch[0], "input_size": "big"}]
+    refused = httpx.post(f"{url}/create_event", json=bad, timeout=10)
+    assert refused.status_code == 400 and list(refused.json()["detail"]) == ["2"]
+    assert len([e for e in _all_events(url) if e["op_type"] == op_type]) == count
+
+
+def test_array_insert_on_mariadb(stack):
+    _check_array_roundtrip(stack.url("events"), 250)
+
+
+def test_array_insert_on_sqlite(tmp_path):
+    with ExitStack() as exits:
+        app_id = f"events-service-sqlite-{random.randrange(10**9)}"
+        components = write_components(tmp_path / "components", {
+            "grayscale": "nobody", "events": app_id}, "127.0.0.1:6379",
+            db_url=f"sqlite:{tmp_path / 'events.db'}")
+        sidecar, port = sidecar_with_app_port(exits, app_id, [components], tmp_path / "reg")
+        fn = start_function("events", tmp_path, sidecar.env, workers=1, threads=2, port=port)
+        exits.callback(fn.stop)
+        _check_array_roundtrip(fn.url, 1000)
+
+
+def _unique_image() -> bytes:
+    """A small PNG of noise: its byte size tells this test's events from any other's."""
+    pixels = np.random.default_rng().integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    return image_bytes(Image.fromarray(pixels), "PNG")
+
+
+def test_burst_records_exactly_one_event_per_successful_request(stack):
+    body = _unique_image()
+    events_url, start = stack.url("events"), _last_id(stack.url("events"))
+    clients = [client_headers() for _ in range(6)]
+    barrier = threading.Barrier(12)
+
+    def post(n: int) -> int:
+        if n < 12:  # the first dozen leave together: a real burst, not a trickle
+            barrier.wait(10)
+        return httpx.post(f"{stack.url('grayscale')}/grayscale", content=body,
+                          headers=clients[n % len(clients)], timeout=30).status_code
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(post, range(len(clients) * (RATE_LIMIT + 1))))
+    ok = statuses.count(200)
+    assert ok == len(clients) * RATE_LIMIT and statuses.count(429) == len(clients)
+
+    def mine() -> list[dict]:
+        return [e for e in _all_events(events_url) if e["id"] > start
+                and (e["op_type"], e["input_size"]) == ("grayscale", len(body))]
+    deadline = time.monotonic() + 10
+    while len(mine()) < ok and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # a duplicate would arrive about as fast as the originals did
+    assert len(mine()) == ok, json.dumps(mine())
