@@ -4,6 +4,7 @@ and the message and metadata conversion in ``sidecar.invoke.grpc_forward``."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import time
@@ -51,6 +52,9 @@ class _HeaderApp(BaseHTTPRequestHandler):
         self.send_response(status)
         for key, value in APP_HEADERS.items():
             self.send_header(key, value)
+        if self.path.startswith("/gz"):
+            body = gzip.compress(b"zipped " * 50)
+            self.send_header("content-encoding", "gzip")
         self.send_header("content-type", "text/plain; charset=utf-8")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
@@ -119,6 +123,16 @@ def test_app_headers_come_back_unprefixed(caller: Sidecar, header_app: Sidecar) 
         assert reply.headers["content-type"] == "text/plain; charset=utf-8"
         assert not [k for k in reply.headers if k.startswith("dapr-")]
     assert reply.content == b"E" * 500
+
+
+@pytest.mark.parametrize("through", ["own", "other"])
+def test_encoded_reply_passes_through_undecoded(caller: Sidecar, header_app: Sidecar,
+                                                through: str) -> None:
+    runtime = header_app if through == "own" else caller
+    with httpx.stream("GET", _invoke_url(runtime, header_app.app_id, "gz")) as reply:
+        raw = b"".join(reply.iter_raw())
+        assert reply.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(raw) == b"zipped " * 50
 
 
 def test_verb_query_and_headers_reach_the_app(caller: Sidecar, echo: tuple[Sidecar, FakeApp]
