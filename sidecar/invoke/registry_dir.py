@@ -32,6 +32,12 @@ class RegistryEntry:
     pid: int
 
 
+# path -> (file identity from os.stat, entry read from it): every invocation of another app
+# looks its entry up, and a stat is far cheaper than opening and parsing the file again.
+# Entries are replaced atomically (os.replace), so a new file always has a new inode.
+_read_cache: dict[Path, tuple[tuple[int, int, int], RegistryEntry]] = {}
+
+
 def entry_path(registry_dir: Path, app_id: str) -> Path:
     if not app_id or "/" in app_id or app_id.startswith("."):
         raise ValueError(f"not a usable app id for the registry: {app_id!r}")
@@ -99,7 +105,18 @@ def lookup(registry_dir: Path, app_id: str) -> RegistryEntry | None:
         path = entry_path(registry_dir, app_id)
     except ValueError:
         return None
-    entry = _read(path)
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    cached = _read_cache.get(path)
+    if cached is not None and cached[0] == identity:
+        entry: RegistryEntry | None = cached[1]
+    else:
+        entry = _read(path)
+        if entry is not None:
+            _read_cache[path] = (identity, entry)
     if entry is None or not _alive(entry.pid):
         return None
     return entry

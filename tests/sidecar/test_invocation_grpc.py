@@ -28,6 +28,7 @@ from sidecar.invoke.grpc_forward import (
     invoke_request,
     request_metadata,
 )
+from sidecar.invoke.registry_dir import lookup
 from sidecar.runtime import AppRequest
 from tests.dapr_runtime import Sidecar, free_port, run_sidecar
 
@@ -231,3 +232,17 @@ def test_app_response_prefers_the_envelope_status_and_unprefixes() -> None:
     assert app_response(reply, [(HTTP_STATUS_HEADER, "201")]).status == 201
     with pytest.raises(ValueError):
         app_response(reply, [(APP_STATUS_HEADER, "teapot")])
+
+
+def test_lookup_sees_a_rewritten_entry(tmp_path: Path) -> None:
+    entry = {"app_id": "a", "host": "127.0.0.1", "http_port": 1, "grpc_port": 2,
+             "app_port": None, "pid": os.getpid()}
+    path = tmp_path / "a.json"
+    for grpc_port in (2, 3):
+        replacement = tmp_path / ".a.tmp"
+        replacement.write_text(json.dumps(dict(entry, grpc_port=grpc_port)))
+        os.replace(replacement, path)
+        found = lookup(tmp_path, "a")
+        assert found is not None and found.grpc_port == grpc_port
+    path.unlink()
+    assert lookup(tmp_path, "a") is None
