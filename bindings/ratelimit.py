@@ -217,11 +217,12 @@ def decide(key: str) -> Decision:
     config = settings.get()
     try:
         client = get_client()
-        decision = _try_cached(client, key, config)
-        if decision is not None:
-            return decision
         for _ in range(_MAX_ATTEMPTS):
-            decision = _attempt(client, key, config)
+            # The cache is tried again after each lost race: a request that only read and
+            # wrote would keep losing to its client's other requests, which write at once.
+            decision = _try_cached(client, key, config)
+            if decision is None:
+                decision = _attempt(client, key, config)
             if decision is not None:
                 return decision
             # Lost the race: back off a little, at random, so contenders spread out.
