@@ -80,12 +80,15 @@ class Stack:
 def start_stack(stack: ExitStack, folder: Path, redis_address: str = "127.0.0.1:6379",
                 env: dict[str, str] | None = None, names: tuple[str, ...] = (
                     "events", "grayscale", "classify"),
-                events_app_id: str | None = None) -> Stack:
-    """Runtimes and functions for ``names``; everything stops when ``stack`` closes."""
+                events_app_id: str | None = None, db_url: str = MYSQL_DSN) -> Stack:
+    """Runtimes and functions for ``names``; everything stops when ``stack`` closes.
+
+    The events table is at ``db_url``: MariaDB by default, or a ``sqlite:`` URL for a table no
+    other test session can touch."""
     suffix = uuid.uuid4().hex[:8]
     ids = {"grayscale": f"image-api-grayscale-{suffix}", "classify": f"image-api-classify-{suffix}",
            "events": f"events-service-{suffix}"}
-    components = write_components(folder / "components", ids, redis_address)
+    components = write_components(folder / "components", ids, redis_address, db_url)
     result = Stack(folder, ids)
     registry = folder / "registry"
     for name in names:
