@@ -1,13 +1,16 @@
 """Cold start of classify: process start -> first answer to ``POST /classify`` (food.jpg), as a
 ratio to a bare functions-framework hello function (process start -> first ``GET /``).
 
-Also home of ``function_stack``, which the other benches use to run a function end to end:
-its own local Dapr runtime (state in memory, the ``images`` binding absent, no events app, so
-event recording fails fast in the background) and a functions-framework process.
+Also home of ``function_stack``, which the other benches use to run a function end to end the
+way production does: the function with its own local Dapr runtime (state in memory, the
+``images`` binding absent), and the real events service (``events-service`` with its runtime,
+the ``events-db`` MySQL binding on a ``sqlite:`` URL in a temporary folder, read from the
+local secret store), so every answer's event is really invoked, sent and inserted.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -15,55 +18,109 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-__all__ = ["function_stack", "main", "time_to_first_answer"]
+__all__ = ["BenchStack", "function_stack", "main", "time_to_first_answer"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 _APP_IDS = {"grayscale": "image-api-grayscale", "classify": "image-api-classify",
             "events": "events-service"}
-_STATE_IN_MEMORY = """apiVersion: dapr.io/v1alpha1
+_HEADER = """apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
-  name: statestore
+  name: {name}
 spec:
-  type: state.in-memory
+  type: {kind}
   version: v1
-  metadata: []
 """
+#: The embedded profile's components (config/embedded/), with the files in ``{folder}``.
+_COMPONENTS = {
+    "statestore": ("state.in-memory", "  metadata: []\n"),
+    "local-store": ("secretstores.local.file", """  metadata:
+    - name: secretsFile
+      value: {secrets}
+    - name: nestedSeparator
+      value: ':'
+"""),
+    "events-db": ("bindings.mysql", """  metadata:
+    - name: url
+      secretKeyRef:
+        name: DB_URL:MYSQL
+        key: DB_URL:MYSQL
+auth:
+  secretStore: local-store
+scopes:
+  - events-service
+"""),
+}
 _HELLO = '''def hello(request):
     return "hello"
 '''
 
 
+@dataclass
+class BenchStack:
+    """A running function (``url``) and the events service recording its events."""
+
+    url: str
+    events_url: str
+
+    def recorded_events(self, expected: int, timeout: float = 10.0) -> int:
+        """How many events the service holds, once ``expected`` arrived or ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            count, after = 0, 0
+            while page := httpx.get(f"{self.events_url}/events", timeout=10,
+                                    params={"after": after, "limit": 1000}).json():
+                count, after = count + len(page), page[-1]["id"]
+            if count >= expected or time.monotonic() > deadline:
+                return count
+            time.sleep(0.1)
+
+
+def _write_components(folder: Path) -> Path:
+    components = folder / "components"
+    components.mkdir(exist_ok=True)
+    secrets = components / "secrets.json"
+    secrets.write_text(json.dumps({"DB_URL": {"MYSQL": f"sqlite:{folder / 'events.db'}"}}))
+    for name, (kind, spec) in _COMPONENTS.items():
+        (components / f"{name}.yaml").write_text(
+            _HEADER.format(name=name, kind=kind) + spec.format(secrets=json.dumps(str(secrets))))
+    return components
+
+
 @contextmanager
 def function_stack(name: str, workers: int = 1, threads: int = 4,
-                   env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """A running function (with its sidecar when the runtime is available); yields its URL."""
+                   env: Mapping[str, str] | None = None) -> Iterator[BenchStack]:
+    """``name`` and the events service, each with its runtime, as dapr.yaml runs them."""
     from tests.functions.processes import start_function
 
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
-        full_env = {"RATE_LIMIT_REQUESTS": "100000000", "SIDECAR_WAIT_SECONDS": "2",
-                    "EVENTS_APP_ID": "bench-no-events-app", **(env or {})}
-        sidecar_env, port = _sidecar(stack, folder, _APP_IDS[name])
-        full_env.update(sidecar_env)
-        fn = start_function(name, folder, full_env, workers=workers, threads=threads,
-                            port=port)
-        stack.callback(fn.stop)
-        yield fn.url
+        components = _write_components(folder)
+        urls = {}
+        for app, app_workers, app_threads, app_env in (
+                ("events", 1, 8, {}),
+                (name, workers, threads, {"RATE_LIMIT_REQUESTS": "100000000",
+                                          "SIDECAR_WAIT_SECONDS": "2", **(env or {})})):
+            sidecar_env, port = _sidecar(stack, folder, _APP_IDS[app], components)
+            fn = start_function(app, folder, {**app_env, **sidecar_env}, workers=app_workers,
+                                threads=app_threads, port=port)
+            stack.callback(fn.stop)
+            urls[app] = fn.url
+        yield BenchStack(urls[name], urls["events"])
 
 
-def _sidecar(stack: ExitStack, folder: Path, app_id: str) -> tuple[dict[str, str], int]:
+def _sidecar(stack: ExitStack, folder: Path, app_id: str,
+             components: Path | None = None) -> tuple[dict[str, str], int]:
     """Start a local runtime for ``app_id``: the env pointing the SDK at it, the app's port."""
     from tests.functions.stack import sidecar_with_app_port
 
-    components = folder / "components"
-    components.mkdir(exist_ok=True)
-    (components / "statestore.yaml").write_text(_STATE_IN_MEMORY)
+    components = components or _write_components(folder)
     sidecar, port = sidecar_with_app_port(stack, app_id, [components], folder / "registry")
     return sidecar.env, port
 
@@ -113,8 +170,8 @@ def main() -> int:
         base_env = {"WORKERS": "1", "THREADS": "2"}
         bare = _measure("hello", hello, "/", None, base_env)
         with ExitStack() as stack:
-            env = {**base_env, "RATE_LIMIT_REQUESTS": "100000000",
-                   "EVENTS_APP_ID": "bench-no-events-app"}
+            # No events service here: the first answer never waits for its event.
+            env = {**base_env, "RATE_LIMIT_REQUESTS": "100000000"}
             env.update(_sidecar(stack, Path(tmp), _APP_IDS["classify"])[0])
             classify = _measure("classify", REPO_ROOT / "functions" / "classify" / "main.py",
                                 "/classify", food, env)

@@ -1,5 +1,6 @@
 """Grayscale speed for food.jpg: the bare in-process decode -> gray -> encode loop, the same
-work end to end through HTTP (functions-framework + gunicorn + sidecar calls), and the
+work end to end through HTTP (functions-framework + gunicorn + sidecar calls + the real events
+service recording every answer, see ``bench.cold_start.function_stack``), and the
 luminance-only JPEG decode against the naive ``Image.open().convert("L")``.
 
 Goals from the brief: HTTP throughput >= 0.7x the bare loop; luma-only decode >= 2x naive.
@@ -17,11 +18,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 from PIL import Image
 
-__all__ = ["bare_loop", "http_throughput", "load_function_module", "main", "per_call_ms",
-           "seed_file"]
+__all__ = ["Throughput", "bare_loop", "http_throughput", "load_function_module", "main",
+           "per_call_ms", "seed_file"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEED_DATA = Path(os.environ.get("SEED_DATA_DIR", REPO_ROOT.parent / "shared" / "seed-data"))
@@ -65,9 +67,15 @@ def bare_loop(data: bytes, seconds: float) -> float:
     return 1000 / per_call_ms(once, seconds)
 
 
+class Throughput(NamedTuple):
+    rate: float  # answers per second
+    failed: int  # answers other than 200
+    ok: int      # 200 answers
+
+
 def http_throughput(url: str, path: str, data: bytes, seconds: float, concurrency: int,
-                    headers: dict[str, str] | None = None) -> tuple[float, int]:
-    """(answers per second, non-200 count) with ``concurrency`` keep-alive clients."""
+                    headers: dict[str, str] | None = None) -> Throughput:
+    """Answers per second and counts, with ``concurrency`` keep-alive clients."""
     host, port = url.removeprefix("http://").split(":")
     stop = time.perf_counter() + seconds
     done: list[int] = []
@@ -92,7 +100,8 @@ def http_throughput(url: str, path: str, data: bytes, seconds: float, concurrenc
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(done) / (time.perf_counter() - start), sum(failed)
+    return Throughput(sum(done) / (time.perf_counter() - start), sum(failed),
+                      sum(done) - sum(failed))
 
 
 def _luma_vs_naive(data: bytes) -> tuple[float, float]:
@@ -137,8 +146,11 @@ def main() -> int:
     bare = bare_loop(data, SECONDS)
     print(f"bare loop (1 thread): {bare:.1f} images/s")
     for workers, threads in ((2, 4), (2, 2), (3, 2), (2, 1)):
-        with function_stack("grayscale", workers=workers, threads=threads) as url:
-            rate, bad = http_throughput(url, "/grayscale", data, SECONDS, CONCURRENCY)
+        with function_stack("grayscale", workers=workers, threads=threads) as stack:
+            rate, bad, ok = http_throughput(stack.url, "/grayscale", data, SECONDS,
+                                            CONCURRENCY)
+            recorded = stack.recorded_events(ok)
         print(f"HTTP {workers}x{threads}, {CONCURRENCY} clients: {rate:.1f} answers/s "
-              f"({bad} not 200) -> {rate / bare:.2f}x bare (goal >= 0.7x)")
+              f"({bad} not 200, {recorded}/{ok} events recorded) -> {rate / bare:.2f}x bare "
+              f"(goal >= 0.7x)")
     return 0
