@@ -49,12 +49,16 @@ __all__ = [
     "IMPLEMENTED_RPCS",
     "MAX_MESSAGE_BYTES",
     "MAX_WORKERS",
+    "MESSAGE_HEADROOM_BYTES",
+    "PERMANENT_HEADERS",
     "DaprGrpcApi",
     "serve",
 ]
 
+#: Room for the message around a body (field tags, metadata, Any wrapper) at the size limit.
+MESSAGE_HEADROOM_BYTES = 64 * 1024
 #: daprd's ``--max-body-size`` limits gRPC messages both ways, as it does HTTP bodies.
-MAX_MESSAGE_BYTES = MAX_BODY_BYTES
+MAX_MESSAGE_BYTES = MAX_BODY_BYTES + MESSAGE_HEADROOM_BYTES
 #: Threads serving RPCs; service invocation holds one for as long as the app takes.
 MAX_WORKERS = 32
 #: The RPCs this runtime serves; every other Dapr RPC answers UNIMPLEMENTED.
@@ -90,7 +94,7 @@ _CODE_FROM_HTTP = {
     HTTPStatus.SERVICE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
 }
 # IANA permanent headers, which daprd re-sends to gRPC callers with a "dapr-" prefix.
-_PERMANENT_HEADERS = frozenset({
+PERMANENT_HEADERS = frozenset({
     "accept", "accept-charset", "accept-language", "accept-ranges", "connection", "keep-alive",
     "proxy-connection", "transfer-encoding", "upgrade", "cache-control", "content-type",
     "content-length", "cookie", "date", "expect", "from", "host", "if-match",
@@ -140,7 +144,7 @@ def _rpc(handler: _Handler) -> _Handler:
             _abort(context, err.grpc_status, err.message, err.code)
         except _Reject as err:
             _abort(context, err.status, err.message, err.reason, err.metadata)
-        except Exception as err:  # a bug or an unmapped driver error: INTERNAL, never a crash
+        except Exception as err:  # noqa: BLE001 - a bug or an unmapped driver error: INTERNAL, never a crash
             _log.exception("gRPC %s failed", handler.__name__)
             _abort(context, grpc.StatusCode.INTERNAL, f"{handler.__name__} failed: {err}",
                    DaprError.code)
@@ -216,7 +220,7 @@ def _reply_metadata(response: AppResponse) -> list[tuple[str, str]]:
     metadata = [(_HTTP_STATUS_HEADER, str(response.status))]
     for key, value in response.headers.items():
         key = key.lower()
-        if key in _PERMANENT_HEADERS:
+        if key in PERMANENT_HEADERS:
             key = "dapr-" + key
         if (key.startswith("grpc-") or key.endswith("-bin") or key == _HTTP_STATUS_HEADER
                 or not _METADATA_KEY.fullmatch(key) or not _METADATA_VALUE.fullmatch(value)):

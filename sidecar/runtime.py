@@ -145,7 +145,7 @@ class Runtime:
         backend, prefix = self._store(store)
         with _reported(StateGetError, f"failed getting bulk state from state store {store}: "):
             found = backend.bulk_get([prefix + key for key in keys])
-        return [(key, item) for key, (_, item) in zip(keys, found)]
+        return [(key, item) for key, (_, item) in zip(keys, found, strict=True)]
 
     def save_state(self, store: str, items: list[SetRequest]) -> None:
         backend, prefix = self._store(store)

@@ -17,6 +17,7 @@ it is lent again. A connection whose use raised ``broken_errors`` is discarded.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -171,7 +172,6 @@ class ConnectionPool(Generic[C]):
             self._cond.notify()
 
     def _close_quietly(self, conn: C) -> None:
-        try:
+        # A connection that fails to close is already gone.
+        with contextlib.suppress(Exception):
             self._closer(conn)
-        except Exception:  # noqa: BLE001 - a connection failing to close is already gone
-            pass

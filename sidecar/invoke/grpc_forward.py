@@ -25,9 +25,10 @@ from google.protobuf import any_pb2
 
 from ..app_channel import HOP_BY_HOP_HEADERS
 from ..errors import DirectInvokeError, MalformedRequest
-from ..grpc_api import _PERMANENT_HEADERS as PREFIXED_RESPONSE_HEADERS
+from ..grpc_api import MAX_MESSAGE_BYTES
+from ..grpc_api import PERMANENT_HEADERS as PREFIXED_RESPONSE_HEADERS
 from ..runtime import AppRequest, AppResponse
-from ..settings import APP_CHANNEL_TIMEOUT, CONNECT_TIMEOUT, MAX_BODY_BYTES
+from ..settings import APP_CHANNEL_TIMEOUT, CONNECT_TIMEOUT
 from .registry_dir import RegistryEntry
 
 __all__ = ["APP_STATUS_HEADER", "FORWARD_HEADER", "GrpcForwarder"]
@@ -39,11 +40,9 @@ APP_STATUS_HEADER = "dapr-local-app-status"
 #: Reply metadata in which daprd's InvokeService reports the app's HTTP status.
 HTTP_STATUS_HEADER = "dapr-http-status"
 _DAPR_PREFIX = "dapr-"
-# The proto wraps the body in a few fields (id, method, content type, query string).
-_MESSAGE_HEADROOM = 64 * 1024
 _CHANNEL_OPTIONS = (
-    ("grpc.max_send_message_length", MAX_BODY_BYTES + _MESSAGE_HEADROOM),
-    ("grpc.max_receive_message_length", MAX_BODY_BYTES + _MESSAGE_HEADROOM),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     # A runtime that just restarted on the same port is retried within a second, not 20 s.
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),

@@ -207,7 +207,7 @@ class RedisStateStore(StateStore):
             for op, expected in checks:
                 _check_version(pipe, op, expected)
             pipe.multi()
-            for (op, _), ttl in zip(checks, ttls):
+            for (op, _), ttl in zip(checks, ttls, strict=True):
                 _queue(pipe, op.request, ttl)
         return body
 
