@@ -52,7 +52,8 @@ class InMemoryStateStore(StateStore):
         super().__init__(name, metadata)
         self._items: dict[str, _Item] = {}
         self._lock = threading.Lock()
-        self._versions = itertools.count(1)
+        # Counts writes, to sweep expired items every _SWEEP_EVERY of them.
+        self._writes = itertools.count(1)
 
     def _live(self, key: str) -> _Item | None:
         item = self._items.get(key)
@@ -86,9 +87,11 @@ class InMemoryStateStore(StateStore):
     def _apply_set(self, request: SetRequest) -> None:
         ttl = parse_ttl(request.metadata)
         expires_at = time.time() + ttl if ttl is not None and ttl > 0 else None
-        version = next(self._versions)
+        # Per-key versions as Dapr's Redis store keeps them: a new item is 1, each write adds 1.
+        previous = self._live(request.key)
+        version = 1 if previous is None else previous.version + 1
         self._items[request.key] = _Item(request.value, version, expires_at)
-        if version % _SWEEP_EVERY == 0:
+        if next(self._writes) % _SWEEP_EVERY == 0:
             self._sweep()
 
     def _sweep(self) -> None:
