@@ -44,8 +44,8 @@ from dataclasses import dataclass, replace
 
 import flask
 import grpc
-from dapr.clients import DaprClient
 from dapr.clients.grpc._state import Concurrency, StateOptions
+from dapr.clients.grpc.client import DaprGrpcClient
 
 from . import settings
 from .client import deadline, get_client
@@ -234,7 +234,7 @@ def decide(key: str) -> Decision:
     return Decision(False, retry_after=1)
 
 
-def _try_cached(client: DaprClient, key: str, config: settings.Settings) -> Decision | None:
+def _try_cached(client: DaprGrpcClient, key: str, config: settings.Settings) -> Decision | None:
     """Decide from what this process last wrote for ``key``, with at most one write; None
     when there is nothing usable cached or the store changed since (read it then)."""
     cached = _last_writes.get(key)
@@ -261,7 +261,7 @@ def _try_cached(client: DaprClient, key: str, config: settings.Settings) -> Deci
     return Decision(True)
 
 
-def _attempt(client: DaprClient, key: str, config: settings.Settings) -> Decision | None:
+def _attempt(client: DaprGrpcClient, key: str, config: settings.Settings) -> Decision | None:
     """One read-check-write round; None when another request wrote first."""
     with deadline(config.state_timeout_seconds):
         item = client.get_state(config.state_store, key)
@@ -278,7 +278,7 @@ def _attempt(client: DaprClient, key: str, config: settings.Settings) -> Decisio
     return Decision(True)
 
 
-def _save(client: DaprClient, key: str, window: int, count: int, etag: str | None, now: float,
+def _save(client: DaprGrpcClient, key: str, window: int, count: int, etag: str | None, now: float,
           config: settings.Settings) -> bool:
     """Write ``count`` for ``window`` if the item still has ``etag`` (or, with None, is still
     absent); False when it does not."""
