@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= embedded
 
-.PHONY: run test install bench render clean
+.PHONY: run test lint install bench render clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ run: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff and mypy over every package; each function folder is its own mypy root (three main.py).
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy sidecar bindings deploy launcher bench tests
+	for fn in functions/*/; do MYPYPATH=. $(PY) -m mypy "$$fn" || exit 1; done
 
 bench: install
 	$(PY) -m bench
