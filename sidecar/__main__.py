@@ -16,26 +16,24 @@ from types import FrameType
 from typing import Any
 
 from ._cli import parse_settings
-from .components import load_components
+from .components.loader import load_components
 from .errors import ComponentConfigError
 from .runtime import Runtime
-from .settings import SHUTDOWN_GRACE, Settings
+from .settings import LOG_LEVELS, SHUTDOWN_GRACE, Settings
 
 __all__ = ["main", "run"]
 
-_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-               "error": logging.ERROR, "fatal": logging.CRITICAL}
 _log = logging.getLogger("sidecar")
 
 
 def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(
-        level=_LOG_LEVELS[settings.log_level], stream=sys.stderr,
+        level=LOG_LEVELS[settings.log_level], stream=sys.stderr,
         format=f"time=%(asctime)s level=%(levelname)s app_id={settings.app_id} "
                "scope=%(name)s msg=%(message)s")
     # werkzeug and httpx log every request at INFO; daprd does not.
     for noisy in ("werkzeug", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, _LOG_LEVELS[settings.log_level]))
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, LOG_LEVELS[settings.log_level]))
 
 
 def _start_grpc(runtime: Runtime, settings: Settings) -> Any:

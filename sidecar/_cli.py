@@ -1,6 +1,6 @@
 """daprd's command-line flags, each with an environment fallback, parsed into ``Settings``.
 
-Only parsing lives here; ``__main__`` hands the result to ``app.run``. Precedence: flag,
+Only parsing lives here; ``__main__.main`` hands the result to ``__main__.run``. Precedence: flag,
 then environment variable, then the default in ``settings.py``.
 """
 
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of component files; repeatable (env DAPR_RESOURCES_PATH, "
              f"{os.pathsep}-separated; default {defaults.DEFAULT_RESOURCES_PATH})")
     add("--config", help="Dapr Configuration file (env DAPR_CONFIG); read for its name only")
-    add("--log-level", choices=defaults.LOG_LEVELS,
+    add("--log-level", choices=tuple(defaults.LOG_LEVELS),
         help=f"log level (env DAPR_LOG_LEVEL, default {defaults.DEFAULT_LOG_LEVEL})")
     add("--dapr-listen-addresses",
         help="address the APIs listen on (env DAPR_LISTEN_ADDRESSES, "
@@ -105,7 +105,8 @@ def parse_settings(argv: Sequence[str] | None = None,
         resources_paths=tuple(Path(p) for p in paths),
         config=Path(config) if config else None,
         log_level=_choice(parser, args.log_level or environ.get(
-            "DAPR_LOG_LEVEL", defaults.DEFAULT_LOG_LEVEL), "DAPR_LOG_LEVEL", defaults.LOG_LEVELS),
+            "DAPR_LOG_LEVEL", defaults.DEFAULT_LOG_LEVEL), "DAPR_LOG_LEVEL",
+            tuple(defaults.LOG_LEVELS)),
         listen_address=_listen_address(
             args.dapr_listen_addresses or environ.get("DAPR_LISTEN_ADDRESSES", "")),
         registry_dir=Path(registry_dir) if registry_dir else defaults.default_registry_dir(

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
 from dapr.proto import api_service_v1, api_v1, common_v1
@@ -36,29 +36,26 @@ from google.protobuf import any_pb2, empty_pb2, json_format
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from .bindings.base import BindingRequest
+from .components.bindings.base import BindingRequest
+from .components.state.base import Concurrency, DeleteRequest, SetRequest, TransactionOperation
 from .errors import DaprError, MalformedRequest, StateOperationNotSupported
-from .runtime import AppRequest, AppResponse
-from .settings import MAX_BODY_BYTES
-from .state.base import Concurrency, DeleteRequest, SetRequest, TransactionOperation
-
-if TYPE_CHECKING:
-    from .runtime import Runtime
+from .invoke.messages import (
+    API_TOKEN_HEADER,
+    HTTP_STATUS_HEADER,
+    PERMANENT_HEADERS,
+    AppRequest,
+    AppResponse,
+)
+from .runtime import Runtime
+from .settings import MAX_MESSAGE_BYTES
 
 __all__ = [
     "IMPLEMENTED_RPCS",
-    "MAX_MESSAGE_BYTES",
     "MAX_WORKERS",
-    "MESSAGE_HEADROOM_BYTES",
-    "PERMANENT_HEADERS",
     "DaprGrpcApi",
     "serve",
 ]
 
-#: Room for the message around a body (field tags, metadata, Any wrapper) at the size limit.
-MESSAGE_HEADROOM_BYTES = 64 * 1024
-#: daprd's ``--max-body-size`` limits gRPC messages both ways, as it does HTTP bodies.
-MAX_MESSAGE_BYTES = MAX_BODY_BYTES + MESSAGE_HEADROOM_BYTES
 #: Threads serving RPCs; service invocation holds one for as long as the app takes.
 MAX_WORKERS = 32
 #: The RPCs this runtime serves; every other Dapr RPC answers UNIMPLEMENTED.
@@ -80,7 +77,7 @@ _Verb = common_v1.HTTPExtension.Verb
 # Go's net/http cannot send CONNECT and NONE is no verb, so daprd refuses both.
 _UNSENDABLE_VERBS = frozenset({_Verb.Value("NONE"), _Verb.Value("CONNECT")})
 # daprd's HTTP->gRPC status mapping for app replies (invokev1.CodeFromHTTPStatus).
-_CODE_FROM_HTTP = {
+_CODE_FROM_HTTP: dict[int, grpc.StatusCode] = {
     HTTPStatus.REQUEST_TIMEOUT: grpc.StatusCode.CANCELLED,
     HTTPStatus.INTERNAL_SERVER_ERROR: grpc.StatusCode.UNKNOWN,
     HTTPStatus.BAD_REQUEST: grpc.StatusCode.INTERNAL,
@@ -93,20 +90,11 @@ _CODE_FROM_HTTP = {
     HTTPStatus.NOT_IMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
     HTTPStatus.SERVICE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
 }
-# IANA permanent headers, which daprd re-sends to gRPC callers with a "dapr-" prefix.
-PERMANENT_HEADERS = frozenset({
-    "accept", "accept-charset", "accept-language", "accept-ranges", "connection", "keep-alive",
-    "proxy-connection", "transfer-encoding", "upgrade", "cache-control", "content-type",
-    "content-length", "cookie", "date", "expect", "from", "host", "if-match",
-    "if-modified-since", "if-none-match", "if-schedule-tag-match", "if-unmodified-since",
-    "max-forwards", "origin", "pragma", "referer", "via", "warning",
-})
 _METADATA_KEY = re.compile(r"[0-9a-z_.\-]+")
 _METADATA_VALUE = re.compile(r"[\x20-\x7e]*")
 # Caller metadata that must not reach the app: the token is for this runtime only, the rest
 # describes the gRPC transport rather than the caller's request.
-_NOT_FORWARDED = frozenset({"content-type", "dapr-api-token", "te", "user-agent"})
-_HTTP_STATUS_HEADER = "dapr-http-status"
+_NOT_FORWARDED = frozenset({"content-type", API_TOKEN_HEADER, "te", "user-agent"})
 
 _log = logging.getLogger(__name__)
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
@@ -217,12 +205,12 @@ def _app_request(message: common_v1.InvokeRequest,
 
 def _reply_metadata(response: AppResponse) -> list[tuple[str, str]]:
     """The app's headers as gRPC initial metadata, plus its status, as daprd sends them."""
-    metadata = [(_HTTP_STATUS_HEADER, str(response.status))]
+    metadata = [(HTTP_STATUS_HEADER, str(response.status))]
     for key, value in response.headers.items():
         key = key.lower()
         if key in PERMANENT_HEADERS:
             key = "dapr-" + key
-        if (key.startswith("grpc-") or key.endswith("-bin") or key == _HTTP_STATUS_HEADER
+        if (key.startswith("grpc-") or key.endswith("-bin") or key == HTTP_STATUS_HEADER
                 or not _METADATA_KEY.fullmatch(key) or not _METADATA_VALUE.fullmatch(value)):
             continue  # not representable as gRPC metadata
         metadata.append((key, value))

@@ -23,24 +23,20 @@ from werkzeug.wrappers import Request, Response
 
 from . import http_requests as parse
 from .errors import DaprError
-from .runtime import AppRequest, AppResponse
+from .invoke.messages import APP_ID_HEADER, HOP_BY_HOP_HEADERS, AppRequest, AppResponse
+from .runtime import Runtime
 from .settings import MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-    from .runtime import Runtime
+__all__ = ["HttpApi", "HttpServer", "serve"]
 
-__all__ = ["APP_ID_HEADER", "HttpApi", "HttpServer", "serve"]
-
-#: On a non-API path this header turns the request into a service invocation.
-APP_ID_HEADER = "dapr-app-id"
 _JSON = "application/json"
 _METADATA_PREFIX = "metadata."
 _API_PREFIX = "/v1.0/"
 _ANY_VERB = None
-_NOT_FORWARDED = frozenset({"host", "content-length", "connection", "transfer-encoding",
-                            "keep-alive", "te", "upgrade", APP_ID_HEADER})
+_NOT_FORWARDED = HOP_BY_HOP_HEADERS | {APP_ID_HEADER}
 _log = logging.getLogger(__name__)
 
 _RULES = [
@@ -263,7 +259,7 @@ def serve(runtime: Runtime, host: str, port: int) -> HttpServer:
         server = make_server(host, port, HttpApi(runtime), threaded=True,
                              fd=listener.fileno())
     # Threads serving keep-alive connections must not keep the process alive at exit.
-    server.daemon_threads = True
+    server.daemon_threads = True  # type: ignore[attr-defined] # ThreadedWSGIServer has it
     http = HttpServer(server)
     http.start()
     return http

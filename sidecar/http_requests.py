@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .bindings.base import BindingRequest
+from .components.bindings.base import BindingRequest
+from .components.state.base import (
+    KEY_SEPARATOR,
+    Concurrency,
+    DeleteRequest,
+    SetRequest,
+    TransactionOperation,
+)
 from .errors import MalformedRequest, StateOperationNotSupported
-from .state.base import Concurrency, DeleteRequest, SetRequest, TransactionOperation
 
 __all__ = [
-    "KEY_SEPARATOR",
     "binding_request",
     "bulk_keys",
     "check_key",
@@ -29,8 +34,6 @@ __all__ = [
     "transaction_operations",
 ]
 
-#: daprd joins key prefix and key with this; a key may not contain it.
-KEY_SEPARATOR = "||"
 _CONCURRENCY: dict[str, Concurrency] = {"first-write": "first-write", "last-write": "last-write"}
 
 

@@ -3,26 +3,10 @@
 One ``Runtime`` per process serves one app id, like daprd. Front ends only translate
 HTTP/gRPC to these calls and ``DaprError``s back; no front end talks to a component directly.
 Keys are given and returned *unprefixed*: the runtime applies the store's ``keyPrefix``.
-
-INTERFACE CONTRACT (filled in by the sidecar-core work; signatures are fixed):
-
-    Runtime(settings: Settings, components: Registry)
-    .app_id -> str
-    .get_state(store, key, metadata) -> GetResponse | None
-    .bulk_get_state(store, keys, metadata) -> list[tuple[str, GetResponse | None]]
-    .save_state(store, items: list[SetRequest]) -> None
-    .delete_state(store, request: DeleteRequest) -> None
-    .transact_state(store, operations: list[TransactionOperation], metadata) -> None
-    .get_secret(store, key, metadata) -> dict[str, str]
-    .bulk_get_secret(store, metadata) -> dict[str, dict[str, str]]
-    .invoke_binding(name, request: BindingRequest) -> BindingResponse
-    .invoke_app(app_id, method, request: AppRequest) -> AppResponse
-         service invocation: app_id == own id goes to the own app, any other id is
-         looked up in the name-resolution registry and forwarded to that runtime.
-    .metadata() -> dict   (the JSON of daprd's GET /v1.0/metadata)
-    .start() / .stop()    (input bindings, registry entry, component close)
-
-Errors: every method raises ``sidecar.errors.DaprError`` subclasses only.
+Service invocation goes to the own app for the own app id and to that app's runtime for any
+other (``invoke/``); ``start`` registers the runtime for name resolution and starts input
+bindings, ``stop`` undoes both and closes the components. Every method raises
+``sidecar.errors.DaprError`` subclasses only.
 """
 
 from __future__ import annotations
@@ -31,10 +15,18 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import replace
+from typing import Any, TypeVar
 
-from .bindings.base import BindingRequest, BindingResponse
+from .components.bindings.base import BindingRequest, BindingResponse
+from .components.registry import Registry
+from .components.state.base import (
+    DeleteRequest,
+    GetResponse,
+    SetRequest,
+    StateStore,
+    TransactionOperation,
+)
 from .errors import (
     BindingInvokeError,
     BindingNotFound,
@@ -49,39 +41,18 @@ from .errors import (
     StateStoreNotFound,
     StateTransactionError,
 )
-from .settings import RUNTIME_VERSION
-from .state.base import DeleteRequest, GetResponse, SetRequest, StateStore, TransactionOperation
+from .input_bindings import InputBindingDelivery
+from .invoke import registry_dir
+from .invoke.app_channel import AppChannel
+from .invoke.invoker import Invoker
+from .invoke.messages import AppRequest, AppResponse
+from .settings import RUNTIME_VERSION, Settings
 
-if TYPE_CHECKING:
-    from .app_channel import AppChannel
-    from .invoke import Invoker
-    from .registry import Registry
-    from .settings import Settings
-
-__all__ = ["AppRequest", "AppResponse", "Runtime"]
+__all__ = ["Runtime"]
 
 _log = logging.getLogger(__name__)
-_T = TypeVar("_T")
+_Keyed = TypeVar("_Keyed", bound=SetRequest | DeleteRequest)
 
-
-@dataclass(frozen=True)
-class AppRequest:
-    """A service-invocation request, protocol-neutral."""
-
-    http_verb: str = "POST"
-    #: Query string without the leading "?".
-    query: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    content_type: str = ""
-
-
-@dataclass(frozen=True)
-class AppResponse:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    content_type: str = ""
 
 
 @contextmanager
@@ -111,6 +82,7 @@ class Runtime:
         self.components = components
         self._invoker: Invoker | None = None
         self._channel: AppChannel | None = None
+        self._input_bindings: InputBindingDelivery | None = None
         self._started = False
         self._closed = False
         self._ready = False
@@ -208,14 +180,11 @@ class Runtime:
     def _get_invoker(self) -> Invoker:
         with self._lock:
             if self._invoker is None:
-                # Imported here: invoke/ and app_channel.py import this module's types.
-                from .invoke import Invoker
                 self._invoker = Invoker(self.settings, self._get_channel())
             return self._invoker
 
     def _get_channel(self) -> AppChannel:
         if self._channel is None:
-            from .app_channel import AppChannel
             self._channel = AppChannel(self.settings)
         return self._channel
 
@@ -249,10 +218,10 @@ class Runtime:
             if self._started:
                 return
             self._started = True
-        from .invoke.registry_dir import register
-        register(self.settings)
+        registry_dir.register(self.settings)
         if self.components.input_bindings:
-            self._get_channel().start_input_bindings(self.components.input_bindings)
+            self._input_bindings = InputBindingDelivery(self._get_channel())
+            self._input_bindings.start(self.components.input_bindings)
         self._ready = True
 
     def stop(self) -> None:
@@ -263,18 +232,19 @@ class Runtime:
             self._ready = False
         if closed:
             return
+        if self._input_bindings is not None:
+            self._input_bindings.stop()
         if self._channel is not None:
             self._channel.close()
         if self._invoker is not None:
             self._invoker.close()
         if started:
-            from .invoke.registry_dir import unregister
-            unregister(self.settings)
+            registry_dir.unregister(self.settings)
         self.components.close()
 
 
-def _prefixed(request: _T, prefix: str) -> _T:
+def _prefixed(request: _Keyed, prefix: str) -> _Keyed:
     """A copy of a Set/DeleteRequest with the store's key prefix applied."""
     if not prefix:
         return request
-    return replace(request, key=prefix + request.key)  # type: ignore[type-var]
+    return replace(request, key=prefix + request.key)

@@ -20,6 +20,7 @@ runtime reads ``os.environ`` for its configuration.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Mapping
@@ -40,6 +41,8 @@ __all__ = [
     "INPUT_BINDING_PROBE_INTERVAL",
     "LOG_LEVELS",
     "MAX_BODY_BYTES",
+    "MAX_MESSAGE_BYTES",
+    "MESSAGE_HEADROOM_BYTES",
     "REDIS_SOCKET_TIMEOUT",
     "RUNTIME_VERSION",
     "SHUTDOWN_GRACE",
@@ -52,7 +55,9 @@ DEFAULT_GRPC_PORT = 50001
 DEFAULT_APP_PROTOCOL = "http"
 APP_PROTOCOLS = ("http",)
 DEFAULT_LOG_LEVEL = "info"
-LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+#: daprd's log level names and the Python levels they map to.
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+              "error": logging.ERROR, "fatal": logging.CRITICAL}
 DEFAULT_LISTEN_ADDRESS = "127.0.0.1"
 #: daprd's default when no --resources-path is given (relative to the working directory).
 DEFAULT_RESOURCES_PATH = "./components"
@@ -60,6 +65,10 @@ DEFAULT_RESOURCES_PATH = "./components"
 RUNTIME_VERSION = "1.15.0-local"
 #: daprd's default --max-body-size (4 MiB) for HTTP request bodies.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Room for a gRPC message around a body (field tags, metadata, Any wrapper) at the limit.
+MESSAGE_HEADROOM_BYTES = 64 * 1024
+#: daprd's ``--max-body-size`` limits gRPC messages both ways, as it does HTTP bodies.
+MAX_MESSAGE_BYTES = MAX_BODY_BYTES + MESSAGE_HEADROOM_BYTES
 #: Seconds to wait for a TCP connection to the app or to another runtime.
 CONNECT_TIMEOUT = 5.0
 #: Seconds an app (or a remote runtime) may take to answer one invocation.

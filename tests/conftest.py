@@ -14,7 +14,8 @@ import pytest
 import redis
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SEED_DATA = Path(os.environ.get("SEED_DATA_DIR", REPO_ROOT.parent / "shared" / "seed-data")).resolve()
+SEED_DATA = Path(
+    os.environ.get("SEED_DATA_DIR", REPO_ROOT.parent / "shared" / "seed-data")).resolve()
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 MYSQL = dict(host=os.environ.get("TEST_MYSQL_HOST", "127.0.0.1"),
              port=int(os.environ.get("TEST_MYSQL_PORT", "3306")),

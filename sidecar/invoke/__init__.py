@@ -1,69 +1,8 @@
-"""Service invocation: the own app id goes to the app, any other to that app's runtime.
+"""Service invocation (daprd's ``pkg/messaging`` and ``pkg/channel``), one module a concern.
 
-Other runtimes are found in the name-resolution folder (``registry_dir.py``) and called on
-their gRPC API (``Dapr/InvokeService``, ``grpc_forward.py``), as daprd forwards between
-sidecars; the target runtime hands the call to its app. The app's status, headers and body
-come back unchanged, as daprd passes them for HTTP-to-HTTP invocation.
+    messages.py       AppRequest / AppResponse and the header names, below everything else
+    app_channel.py    the HTTP connection to the runtime's own app
+    invoker.py        routing: the own app id to the app channel, any other id forwarded
+    grpc_forward.py   forwarding to another runtime's gRPC ``InvokeService``
+    registry_dir.py   name resolution between local runtimes (one JSON file per app id)
 """
-
-from __future__ import annotations
-
-from dataclasses import replace
-
-from ..app_channel import AppChannel
-from ..errors import AppNotFound, DirectInvokeError
-from ..runtime import AppRequest, AppResponse
-from ..settings import Settings
-from .grpc_forward import APP_STATUS_HEADER, FORWARD_HEADER, GrpcForwarder
-from .registry_dir import lookup
-
-__all__ = ["CALLER_HEADER", "Invoker"]
-
-#: Header the forwarding runtime adds so the target app learns who called it.
-CALLER_HEADER = "dapr-caller-app-id"
-
-
-def _header(request: AppRequest, name: str) -> str:
-    return next((v for k, v in request.headers.items() if k.lower() == name), "")
-
-
-class Invoker:
-    """Routes ``invoke_app`` calls; holds the channels used to reach other runtimes."""
-
-    def __init__(self, settings: Settings, channel: AppChannel) -> None:
-        self.settings = settings
-        self.channel = channel
-        self._forwarder = GrpcForwarder(settings.app_id)
-
-    def invoke(self, app_id: str, method: str, request: AppRequest) -> AppResponse:
-        if not app_id:
-            raise DirectInvokeError("failed to invoke: the app id is empty")
-        if app_id == self.settings.app_id:
-            return self._call_own_app(method, request)
-        return self._forward(app_id, method, request)
-
-    def _call_own_app(self, method: str, request: AppRequest) -> AppResponse:
-        # Set by the forwarding runtime; absent when the app's own runtime was called.
-        caller = _header(request, CALLER_HEADER) or self.settings.app_id
-        forwarded = bool(_header(request, FORWARD_HEADER))
-        if forwarded:
-            request = replace(request, headers={k: v for k, v in request.headers.items()
-                                                if k.lower() != FORWARD_HEADER})
-        response = self.channel.call(method, request, caller=caller)
-        if not forwarded:
-            return response
-        # The gRPC front end would turn a non-2xx reply into an error and drop the body.
-        return replace(response, status=200,
-                       headers={**response.headers, APP_STATUS_HEADER: str(response.status)})
-
-    def _forward(self, app_id: str, method: str, request: AppRequest) -> AppResponse:
-        registry_dir = self.settings.registry_dir
-        entry = lookup(registry_dir, app_id) if registry_dir is not None else None
-        if entry is None:
-            self._forwarder.forget(app_id)
-            raise AppNotFound(f"failed to invoke, id: {app_id}, err: couldn't find service: "
-                              f"{app_id} (no live runtime registered in {registry_dir})")
-        return self._forwarder.forward(entry, method, request)
-
-    def close(self) -> None:
-        self._forwarder.close()

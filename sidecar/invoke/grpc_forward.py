@@ -18,27 +18,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 from dapr.proto import api_service_v1, api_v1, common_v1
 from google.protobuf import any_pb2
 
-from ..app_channel import HOP_BY_HOP_HEADERS
 from ..errors import DirectInvokeError, MalformedRequest
-from ..grpc_api import MAX_MESSAGE_BYTES
-from ..grpc_api import PERMANENT_HEADERS as PREFIXED_RESPONSE_HEADERS
-from ..runtime import AppRequest, AppResponse
-from ..settings import APP_CHANNEL_TIMEOUT, CONNECT_TIMEOUT
+from ..settings import APP_CHANNEL_TIMEOUT, CONNECT_TIMEOUT, MAX_MESSAGE_BYTES
+from .messages import (
+    API_TOKEN_HEADER,
+    APP_STATUS_HEADER,
+    CALLER_HEADER,
+    FORWARD_HEADER,
+    HOP_BY_HOP_HEADERS,
+    HTTP_STATUS_HEADER,
+    PERMANENT_HEADERS,
+    AppRequest,
+    AppResponse,
+)
 from .registry_dir import RegistryEntry
 
-__all__ = ["APP_STATUS_HEADER", "FORWARD_HEADER", "GrpcForwarder"]
-
-#: Request metadata a forwarding runtime adds: "answer OK, the app's status in a header".
-FORWARD_HEADER = "dapr-local-forward"
-#: Reply header carrying the app's HTTP status when ``FORWARD_HEADER`` was sent.
-APP_STATUS_HEADER = "dapr-local-app-status"
-#: Reply metadata in which daprd's InvokeService reports the app's HTTP status.
-HTTP_STATUS_HEADER = "dapr-http-status"
+__all__ = ["GrpcForwarder", "app_response", "invoke_request", "request_metadata"]
 _DAPR_PREFIX = "dapr-"
 _CHANNEL_OPTIONS = (
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -50,7 +51,7 @@ _CHANNEL_OPTIONS = (
     ("grpc.enable_http_proxy", 0),
 )
 # Metadata that describes the caller's connection or that the message itself carries.
-_NOT_SENT = HOP_BY_HOP_HEADERS | {"content-type", "user-agent", "dapr-api-token"}
+_NOT_SENT = HOP_BY_HOP_HEADERS | {"content-type", "user-agent", API_TOKEN_HEADER}
 _SENDABLE_KEY = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 # NONE is no verb and Go's net/http cannot send CONNECT, so the target runtime refuses both.
 _SENDABLE_VERBS = frozenset(common_v1.HTTPExtension.Verb.keys()) - {"NONE", "CONNECT"}
@@ -81,14 +82,14 @@ def request_metadata(request: AppRequest, caller: str) -> list[tuple[str, str]]:
     metadata = []
     for key, value in request.headers.items():
         key = key.lower()
-        if key in _NOT_SENT or key in (FORWARD_HEADER, "dapr-caller-app-id"):
+        if key in _NOT_SENT or key in (FORWARD_HEADER, CALLER_HEADER):
             continue
         # grpc-* names belong to the transport; daprd hands them to apps as dapr-grpc-*.
         if key.startswith("grpc-"):
             key = _DAPR_PREFIX + key
         if _sendable(key, value):
             metadata.append((key, value))
-    metadata += [("dapr-caller-app-id", caller), (FORWARD_HEADER, "1")]
+    metadata += [(CALLER_HEADER, caller), (FORWARD_HEADER, "1")]
     return metadata
 
 
@@ -116,7 +117,7 @@ def app_response(reply: common_v1.InvokeResponse,
             continue
         if key == HTTP_STATUS_HEADER:
             continue
-        if key.startswith(_DAPR_PREFIX) and key[len(_DAPR_PREFIX):] in PREFIXED_RESPONSE_HEADERS:
+        if key.startswith(_DAPR_PREFIX) and key[len(_DAPR_PREFIX):] in PERMANENT_HEADERS:
             key = key[len(_DAPR_PREFIX):]
         if key not in HOP_BY_HOP_HEADERS and key != "content-type":
             headers[key] = value
@@ -142,8 +143,8 @@ class GrpcForwarder:
             reply, call = stub.InvokeService.with_call(
                 message, timeout=self.timeout, metadata=request_metadata(request, self.caller))
         except grpc.RpcError as err:
-            code = err.code()  # type: ignore[attr-defined] # RpcError raised by calls is a Call
-            detail = err.details()  # type: ignore[attr-defined]
+            call_error = cast(grpc.Call, err)  # what a failed call raises is also a Call
+            code, detail = call_error.code(), call_error.details()
             verb = ("did not answer" if code in (grpc.StatusCode.UNAVAILABLE,
                                                  grpc.StatusCode.DEADLINE_EXCEEDED)
                     else "refused the call")

@@ -21,7 +21,7 @@ from tests.deploy.conftest import all_resources, documents
 def _committed_local_files() -> list[str]:
     config = REPO_ROOT / "config"
     yaml_files = [p.relative_to(REPO_ROOT).as_posix() for p in config.rglob("*.yaml")]
-    return sorted(yaml_files + ["dapr.yaml"])
+    return sorted([*yaml_files, "dapr.yaml"])
 
 
 @pytest.mark.parametrize("path", _committed_local_files())
@@ -137,7 +137,7 @@ def test_credentials_are_only_ever_secret_references(rendered: Any) -> None:
 @pytest.mark.parametrize("profile", ["services", "embedded"])
 def test_local_runtime_reads_each_profile_and_finds_every_function_component(
         profile: str, description_data: Any) -> None:
-    from sidecar.components import read_component_specs
+    from sidecar.components.loader import read_component_specs
 
     directory = REPO_ROOT / description_data["provider"]["local"]["profiles"][profile]
     specs = {spec.name: spec for spec in read_component_specs([directory])}

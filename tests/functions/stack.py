@@ -15,7 +15,7 @@ import json
 import socket
 import threading
 import uuid
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,7 +165,5 @@ class RedisForwarder:
         except OSError:
             pass
         for sock in (src, dst):
-            try:
+            with suppress(OSError):
                 sock.close()
-            except OSError:
-                pass

@@ -51,7 +51,7 @@ def _handler(app: FakeApp) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             # Repeated headers are joined, so a test sees a duplicate as "a, a".
             headers = {k.lower(): ", ".join(self.headers.get_all(k) or [])
-                       for k in self.headers.keys()}
+                       for k in self.headers}
             recorded = RecordedRequest(self.command, parts.path, parts.query, headers, body)
             app.requests.append(recorded)
             status = int(parse_qs(parts.query).get("status", ["200"])[0])

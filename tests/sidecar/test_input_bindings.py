@@ -1,4 +1,4 @@
-"""Input-binding delivery (app_channel.py) with a tiny fake InputBinding and a real app:
+"""Input-binding delivery (input_bindings.py) with a tiny fake InputBinding and a real app:
 OPTIONS probe, skip when the app answers 404, POST per event with metadata as headers,
 non-2xx answers logged, retry while the app is not up yet."""
 
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.app_channel import AppChannel
-from sidecar.bindings.base import Deliver, InputBinding
+from sidecar.components.bindings.base import Deliver, InputBinding
+from sidecar.input_bindings import InputBindingDelivery
+from sidecar.invoke.app_channel import AppChannel
 from sidecar.settings import Settings
 from tests.dapr_runtime import free_port, run_sidecar
 
@@ -46,22 +47,30 @@ def _wait_for(condition: threading.Event, what: str) -> None:
     assert condition.wait(10), f"timed out waiting for {what}"
 
 
-def _channel(port: int) -> AppChannel:
-    return AppChannel(Settings(app_id="binder", app_port=port))
+class _Delivery(InputBindingDelivery):
+    """Delivery over its own app channel, closing both when stopped."""
+
+    def stop(self) -> None:
+        super().stop()
+        self.channel.close()
+
+
+def _channel(port: int) -> _Delivery:
+    return _Delivery(AppChannel(Settings(app_id="binder", app_port=port)))
 
 
 def test_subscribed_binding_gets_post_per_event_with_metadata_headers() -> None:
     ticker = FakeTicker("tick", {})
     with run_fake_app(subscribed={"tick"}) as app:
         channel = _channel(app.port)
-        channel.start_input_bindings({"tick": ticker})
+        channel.start({"tick": ticker})
         _wait_for(ticker.started, "the binding to start")
         for _ in range(100):
             posts = [r for r in app.requests if r.method == "POST"]
             if len(posts) == 2:
                 break
             threading.Event().wait(0.05)
-        channel.close()
+        channel.stop()
     assert app.requests[0].method == "OPTIONS" and app.requests[0].path == "/tick"
     assert sorted(p.body for p in posts) == [b'{"tick": 0}', b'{"tick": 1}']
     assert {p.headers["seq"] for p in posts} == {"0", "1"}
@@ -74,30 +83,30 @@ def test_app_answering_404_is_not_subscribed() -> None:
     ticker = FakeTicker("other", {})
     with run_fake_app(subscribed=set()) as app:
         channel = _channel(app.port)
-        channel.start_input_bindings({"other": ticker})
+        channel.start({"other": ticker})
         for _ in range(100):
             if app.requests:
                 break
             threading.Event().wait(0.05)
         threading.Event().wait(0.2)
-        channel.close()
+        channel.stop()
     assert [r.method for r in app.requests] == ["OPTIONS"]
     assert not ticker.started.is_set()
 
 
 def test_non_2xx_answer_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     ticker = FakeTicker("tick", {}, count=1)
-    with caplog.at_level(logging.ERROR, logger="sidecar.app_channel"), \
+    with caplog.at_level(logging.ERROR, logger="sidecar.input_bindings"), \
             run_fake_app(subscribed={"tick"}) as app:
         app.binding_status = 500
         channel = _channel(app.port)
-        channel.start_input_bindings({"tick": ticker})
+        channel.start({"tick": ticker})
         _wait_for(app.received, "the event")
         for _ in range(100):
             if "status 500" in caplog.text:
                 break
             threading.Event().wait(0.05)
-        channel.close()
+        channel.stop()
     assert "app responded with status 500 to binding event tick" in caplog.text
 
 
@@ -105,13 +114,13 @@ def test_probe_retries_until_the_app_is_up() -> None:
     port = free_port()
     ticker = FakeTicker("tick", {}, count=1)
     channel = _channel(port)
-    channel.start_input_bindings({"tick": ticker})
+    channel.start({"tick": ticker})
     threading.Event().wait(0.7)  # the first probes hit a closed port
     try:
         with run_fake_app(subscribed={"tick"}, port=port) as app:
             _wait_for(app.received, "the event after the app came up")
     finally:
-        channel.close()
+        channel.stop()
 
 
 def test_cron_component_fires_into_the_app_end_to_end(tmp_path: Path) -> None:

@@ -1,0 +1,95 @@
+"""Delivering input-binding events to the app, as daprd's binding processor does.
+
+At start-up ``OPTIONS /<binding>`` asks whether the app handles the binding (404 or 405 means
+no; connection errors are retried while the app starts), then every event is
+``POST /<binding>`` with the event metadata as headers. A non-2xx answer is logged, as daprd
+does, and the binding keeps running.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from http import HTTPStatus
+
+from .components.bindings.base import InputBinding
+from .invoke.app_channel import AppChannel, AppChannelError
+from .settings import INPUT_BINDING_PROBE_ATTEMPTS, INPUT_BINDING_PROBE_INTERVAL
+
+__all__ = ["InputBindingDelivery"]
+
+_NOT_SUBSCRIBED = (HTTPStatus.NOT_FOUND, HTTPStatus.METHOD_NOT_ALLOWED)
+_log = logging.getLogger(__name__)
+
+
+class InputBindingDelivery:
+    """Starts the input bindings the app handles and posts their events to it."""
+
+    def __init__(self, channel: AppChannel) -> None:
+        self.channel = channel
+        self._bindings: list[InputBinding] = []
+        self._stopping = threading.Event()
+
+    def start(self, bindings: Mapping[str, InputBinding]) -> None:
+        """Probe the app for each binding in the background, then start the subscribed ones."""
+        if self.channel.base_url is None:
+            _log.warning("input bindings %s configured but no --app-port: not started",
+                         ", ".join(sorted(bindings)))
+            return
+        for name, binding in bindings.items():
+            threading.Thread(target=self._subscribe, args=(name, binding),
+                             name=f"input-binding-{name}", daemon=True).start()
+
+    def _subscribed(self, name: str) -> bool | None:
+        """Whether the app handles ``name``; None when the app never answered."""
+        for _ in range(INPUT_BINDING_PROBE_ATTEMPTS):
+            if self._stopping.is_set():
+                return None
+            try:
+                status = self.channel.request("OPTIONS", f"/{name}").status
+            except AppChannelError:
+                self._stopping.wait(INPUT_BINDING_PROBE_INTERVAL)
+                continue
+            return status not in _NOT_SUBSCRIBED
+        return None
+
+    def _subscribe(self, name: str, binding: InputBinding) -> None:
+        subscribed = self._subscribed(name)
+        if subscribed is None:
+            _log.error("input binding %s: the app did not answer OPTIONS /%s; not started",
+                       name, name)
+            return
+        if not subscribed:
+            _log.info("input binding %s: the app does not handle /%s; skipped", name, name)
+            return
+        if self._stopping.is_set():
+            return
+        binding.start(lambda data, metadata: self._deliver(name, data, metadata))
+        self._bindings.append(binding)
+        _log.info("input binding %s: delivering events to POST /%s", name, name)
+
+    def _deliver(self, name: str, data: bytes, metadata: dict[str, str]) -> None:
+        headers = {"content-type": "application/json", **metadata}
+        started = time.monotonic()
+        try:
+            response = self.channel.request("POST", f"/{name}", data, headers)
+        except AppChannelError as err:
+            _log.error("error sending binding event to the app (binding %s): %s", name, err)
+            return
+        if not HTTPStatus.OK <= response.status < HTTPStatus.MULTIPLE_CHOICES:
+            _log.error("app responded with status %d to binding event %s: %s",
+                       response.status, name, response.body[:200].decode("utf-8", "replace"))
+        else:
+            _log.debug("binding event %s delivered in %.1f ms", name,
+                       (time.monotonic() - started) * 1000)
+
+    def stop(self) -> None:
+        """Stop every started input binding (the channel is closed by its owner)."""
+        self._stopping.set()
+        for binding in self._bindings:
+            try:
+                binding.stop()
+            except Exception:  # noqa: BLE001 - shutdown must reach the remaining bindings
+                _log.exception("stopping an input binding failed")
