@@ -21,7 +21,8 @@ def test_defaults_come_from_settings() -> None:
 
 
 def test_registry_dir_without_xdg_is_per_user_tmp() -> None:
-    assert parse_settings([], environ={}).registry_dir.name.startswith("dapr-local-")
+    registry_dir = parse_settings([], environ={}).registry_dir
+    assert registry_dir is not None and registry_dir.name.startswith("dapr-local-")
 
 
 def test_flags() -> None:

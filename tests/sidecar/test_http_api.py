@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,8 +14,9 @@ from tests.dapr_runtime import run_sidecar
 
 from .helpers import EXTERNAL_URL, component_doc, unique_id, write_components
 
-SECRETS = {"DB_URL": {"MYSQL": "root:@tcp(127.0.0.1:3306)/test"}, "plain": "text",
-           "flags": {"on": True, "n": 3}}
+SECRETS: dict[str, Any] = {
+    "DB_URL": {"MYSQL": "root:@tcp(127.0.0.1:3306)/test"}, "plain": "text",
+    "flags": {"on": True, "n": 3}}
 
 
 @pytest.fixture(scope="module")

@@ -93,9 +93,10 @@ def _client(target: Target, invocation_protocol: str) -> DaprClient:
     """A DaprClient on ``target``; the SDK reads these settings in its constructor."""
     url = urlsplit(target.http_url)
     # DaprClient() first waits for GET <http api>/v1.0/healthz/outbound; point it at target.
-    sdk_settings.DAPR_HTTP_PORT = url.port or 80
-    sdk_settings.DAPR_HTTP_ENDPOINT = target.http_url
-    sdk_settings.DAPR_API_METHOD_INVOCATION_PROTOCOL = invocation_protocol
+    # The SDK's settings object takes its attributes from dapr.conf.global_settings at run time.
+    setattr(sdk_settings, "DAPR_HTTP_PORT", url.port or 80)  # noqa: B010
+    setattr(sdk_settings, "DAPR_HTTP_ENDPOINT", target.http_url)  # noqa: B010
+    setattr(sdk_settings, "DAPR_API_METHOD_INVOCATION_PROTOCOL", invocation_protocol)  # noqa: B010
     return DaprClient(address=target.grpc_address)
 
 

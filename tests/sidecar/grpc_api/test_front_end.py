@@ -81,7 +81,7 @@ def test_app_headers_that_grpc_metadata_cannot_carry_are_dropped(
         "X-Fine": "ok", "X-Accented": "café", "Grpc-Status": "0", "X-Bytes-Bin": "AAEC",
         "Date": "Tue, 24 Nov 2026 15:00:00 GMT"})
     request = api_v1.InvokeServiceRequest(id="app", message=common_v1.InvokeRequest(
-        method="make", http_extension=common_v1.HTTPExtension(verb="POST")))
+        method="make", http_extension=common_v1.HTTPExtension(verb=common_v1.HTTPExtension.POST)))
     reply, call = stub.InvokeService.with_call(request)
     assert reply.data.value == b"made" and reply.content_type == "text/plain"
     headers = dict(call.initial_metadata())
@@ -95,7 +95,7 @@ def test_app_headers_that_grpc_metadata_cannot_carry_are_dropped(
 def test_connect_verb_is_refused_before_reaching_the_app(
         stub: api_service_v1.DaprStub, runtime: StandInRuntime) -> None:
     request = api_v1.InvokeServiceRequest(id="app", message=common_v1.InvokeRequest(
-        method="m", http_extension=common_v1.HTTPExtension(verb="CONNECT")))
+        method="m", http_extension=common_v1.HTTPExtension(verb=common_v1.HTTPExtension.CONNECT)))
     with pytest.raises(grpc.RpcError) as info:
         stub.InvokeService(request)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -225,4 +225,4 @@ def test_redis_items_use_daprs_key_scheme_and_hash_layout(client: DaprClient,
     client.save_state(REDIS_STORE, name, b"raw-bytes")
     stored = redis_client.hgetall(f"{APP_ID}||{name}")
     assert stored[b"data"] == b"raw-bytes"
-    assert stored[b"version"].decode() == client.get_state(REDIS_STORE, name).etag
+    assert stored[b"version"] == client.get_state(REDIS_STORE, name).etag.encode()

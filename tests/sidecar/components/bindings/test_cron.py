@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,8 +16,9 @@ from sidecar.errors import ComponentConfigError
 GO_UTC = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,9})? \+0000 UTC$")
 
 
-def epoch(*args: int, zone=UTC) -> float:
-    return datetime(*args, tzinfo=zone).timestamp()
+def epoch(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
+          zone: tzinfo = UTC) -> float:
+    return datetime(year, month, day, hour, minute, second, tzinfo=zone).timestamp()
 
 
 def test_every_1s_fires_with_daprd_metadata_and_stops_promptly():

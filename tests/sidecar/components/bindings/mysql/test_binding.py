@@ -168,7 +168,7 @@ def test_pool_metadata_is_honoured(mysql_params):
     binding = MySQLBinding("db", {"url": MYSQL_DSN, "maxOpenConns": "1", "maxIdleConns": "5",
                                   "connMaxLifetime": "1m", "connMaxIdleTime": "30"})
     try:
-        pool = binding._backend._pool
+        pool = binding._backend._pool  # type: ignore[attr-defined] # the MySQL backend's
         assert (pool.max_open, pool.max_idle) == (1, 1)
         assert query(binding, "SELECT CONNECTION_ID() AS c") == query(
             binding, "SELECT CONNECTION_ID() AS c")

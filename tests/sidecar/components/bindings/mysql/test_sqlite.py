@@ -83,6 +83,7 @@ def test_memory_database_nulls_and_blobs():
         binding.invoke(sql_request("exec", "INSERT INTO t VALUES (2, 'x?', X'00FF')"))
         sql = "SELECT * FROM t WHERE b = 'x?' OR a = ?"
         rows = binding.invoke(sql_request("query", sql, "[1]"))
+        assert rows.data is not None
         assert json.loads(rows.data) == [{"a": 1}, {"a": 2, "b": "x?", "c": "AP8="}]
     finally:
         binding.close()
