@@ -19,8 +19,8 @@ from deploy.render import TARGETS, render
 
 __all__ = ["main"]
 
-DEFAULT_FILE = "serverless.yaml"
-EXIT_INVALID = 2
+_DEFAULT_FILE = "serverless.yaml"
+_EXIT_INVALID = 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,8 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     render_cmd = commands.add_parser("render", help="write the files of one target")
     render_cmd.add_argument("--target", required=True, choices=sorted(TARGETS))
     render_cmd.add_argument("--out", required=True, type=Path, help="output directory")
-    render_cmd.add_argument("--file", default=DEFAULT_FILE, type=Path,
-                            help=f"the description (default: {DEFAULT_FILE})")
+    render_cmd.add_argument("--file", default=_DEFAULT_FILE, type=Path,
+                            help=f"the description (default: {_DEFAULT_FILE})")
     return parser
 
 
@@ -42,13 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = render(data, args.target)
     except OSError as err:
         print(f"deploy: cannot read {args.file}: {err.strerror}", file=sys.stderr)
-        return EXIT_INVALID
+        return _EXIT_INVALID
     except yaml.YAMLError as err:
         print(f"deploy: {args.file} is not valid YAML: {err}", file=sys.stderr)
-        return EXIT_INVALID
+        return _EXIT_INVALID
     except RenderError as err:
         print(f"deploy: {args.file}: {err}", file=sys.stderr)
-        return EXIT_INVALID
+        return _EXIT_INVALID
     for relative, text in files.items():
         path = args.out / relative
         path.parent.mkdir(parents=True, exist_ok=True)

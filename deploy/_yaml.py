@@ -15,11 +15,11 @@ import yaml
 
 __all__ = ["FlowList", "document", "documents"]
 
-WIDTH = 100
-HEADER = "Rendered from serverless.yaml (python -m deploy render --target {target}); edit that."
+_WIDTH = 100
+_HEADER = "Rendered from serverless.yaml (python -m deploy render --target {target}); edit that."
 
 
-class FlowList(list):  # type: ignore[type-arg]
+class FlowList(list[Any]):
     """A list written on one line (``[a, b]``), e.g. a command line."""
 
 
@@ -44,13 +44,13 @@ _Dumper.add_representer(FlowList, _flow_list)
 def _comment(lines: Iterable[str]) -> str:
     out = []
     for line in lines:
-        out += textwrap.wrap(line, WIDTH - 2) or [""]
+        out += textwrap.wrap(line, _WIDTH - 2) or [""]
     return "".join(f"# {line}\n".replace("# \n", "#\n") for line in out)
 
 
 def document(data: Any, target: str, comments: Iterable[str] = ()) -> str:
     """One YAML document with the rendered-from header and ``comments`` above it."""
-    header = _comment([HEADER.format(target=target), *[c for c in comments if c]])
+    header = _comment([_HEADER.format(target=target), *[c for c in comments if c]])
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
                      allow_unicode=True, width=1000)
     return header + body
@@ -58,7 +58,7 @@ def document(data: Any, target: str, comments: Iterable[str] = ()) -> str:
 
 def documents(items: Iterable[Any], target: str, comments: Iterable[str] = ()) -> str:
     """Several YAML documents in one file, separated by ``---``."""
-    header = _comment([HEADER.format(target=target), *[c for c in comments if c]])
+    header = _comment([_HEADER.format(target=target), *[c for c in comments if c]])
     bodies = [yaml.dump(item, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
                         allow_unicode=True, width=1000) for item in items]
     return header + "---\n".join(bodies)

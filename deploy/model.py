@@ -16,16 +16,24 @@ import jsonschema
 from deploy.errors import RenderError
 from deploy.schema import PROFILES, SERVERLESS_SCHEMA
 
-__all__ = ["Component", "ComponentSpec", "Description", "Function", "SecretRef", "parse"]
+__all__ = [
+    "CREDENTIAL_FIELDS",
+    "Component",
+    "ComponentSpec",
+    "Description",
+    "Function",
+    "SecretRef",
+    "parse",
+]
 
 #: Metadata fields that hold credentials: a literal value is refused (an empty one is allowed).
 CREDENTIAL_FIELDS = frozenset({"url", "connectionString", "password", "redisPassword",
                                "sentinelPassword", "accessKey", "secretKey", "sessionToken"})
 #: Environment names the platform sets or that have their own field.
-RESERVED_ENV = frozenset({"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION", "WORKERS",
+_RESERVED_ENV = frozenset({"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION", "WORKERS",
                           "THREADS", "DAPR_HTTP_PORT", "DAPR_GRPC_PORT", "APP_ID"})
 #: The secret store Dapr has built in on Kubernetes (no Component needed).
-BUILTIN_SECRET_STORE = "kubernetes"
+_BUILTIN_SECRET_STORE = "kubernetes"
 
 
 @dataclass(frozen=True)
@@ -183,7 +191,7 @@ def _check_functions(d: Description) -> None:
             if other not in d.functions:
                 raise RenderError(f"{where}.invokes.{index}", f"no function named {other!r}")
         for key in f.environment:
-            if key in RESERVED_ENV:
+            if key in _RESERVED_ENV:
                 raise RenderError(f"{where}.environment.{key}",
                                   "is set by the platform or by its own field")
 
@@ -213,7 +221,7 @@ def _check_components(d: Description) -> None:
 
 
 def _check_secret_store(d: Description, profile: str, store: str, field: str) -> None:
-    if profile == "kubernetes" and store == BUILTIN_SECRET_STORE:
+    if profile == "kubernetes" and store == _BUILTIN_SECRET_STORE:
         return
     component = d.components.get(store)
     spec = component.profiles.get(profile) if component else None

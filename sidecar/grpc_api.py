@@ -65,7 +65,7 @@ IMPLEMENTED_RPCS = (
     "SaveState",
 )
 
-ERROR_DOMAIN = "dapr.io"
+_ERROR_DOMAIN = "dapr.io"
 # daprd truncates ErrorInfo metadata values to fit the 64-character limit of error_details.proto.
 _MAX_ERROR_METADATA_LEN = 63
 _EMPTY = empty_pb2.Empty()
@@ -114,7 +114,7 @@ def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, r
            metadata: Mapping[str, str] | None = None) -> NoReturn:
     """End the RPC with ``code`` and an ErrorInfo detail, as daprd's rich errors do."""
     detail = any_pb2.Any()
-    detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN,
+    detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=_ERROR_DOMAIN,
                                             metadata=metadata or {}))
     status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
     context.abort_with_status(rpc_status.to_status(status))

@@ -14,19 +14,19 @@ from typing import Any
 from deploy._yaml import document
 from deploy.model import Description, Function
 
-__all__ = ["BUILD_SCRIPT", "render"]
+__all__ = ["API_VERSION", "BUILD_SCRIPT", "dapr_annotations", "labels", "render"]
 
-TARGET = "knative"
+_TARGET = "knative"
 API_VERSION = "serving.knative.dev/v1"
 BUILD_SCRIPT = "build-images.sh"
 #: Every function answers ``GET /`` with 200 (its help text), so it doubles as the probe.
-PROBE_PATH = "/"
+_PROBE_PATH = "/"
 
 
 def render(d: Description) -> dict[str, str]:
-    files = {f"{f.name}.yaml": document(service(d, f), TARGET, [f.description])
+    files = {f"{f.name}.yaml": document(_service(d, f), _TARGET, [f.description])
              for f in d.functions.values()}
-    files[BUILD_SCRIPT] = build_script(d)
+    files[BUILD_SCRIPT] = _build_script(d)
     return files
 
 
@@ -42,7 +42,7 @@ def labels(d: Description, f: Function) -> dict[str, str]:
     return {"app.kubernetes.io/name": f.name, "app.kubernetes.io/part-of": d.service}
 
 
-def container(d: Description, f: Function) -> dict[str, Any]:
+def _container(d: Description, f: Function) -> dict[str, Any]:
     """The function's container: image, port, env, resources, probes."""
     port = d.provider["containerPort"]
     spec: dict[str, Any] = {
@@ -52,13 +52,13 @@ def container(d: Description, f: Function) -> dict[str, Any]:
     }
     if f.resources:
         spec["resources"] = {kind: dict(values) for kind, values in f.resources.items()}
-    probe = {"httpGet": {"path": PROBE_PATH}}
+    probe = {"httpGet": {"path": _PROBE_PATH}}
     spec["readinessProbe"] = dict(probe)
     spec["livenessProbe"] = {**probe, "periodSeconds": 30}
     return spec
 
 
-def service(d: Description, f: Function) -> dict[str, Any]:
+def _service(d: Description, f: Function) -> dict[str, Any]:
     annotations = {"autoscaling.knative.dev/min-scale": str(f.scale_min),
                    "autoscaling.knative.dev/max-scale": str(f.scale_max),
                    **dapr_annotations(d, f)}
@@ -68,12 +68,12 @@ def service(d: Description, f: Function) -> dict[str, Any]:
                      "labels": labels(d, f)},
         "spec": {"template": {
             "metadata": {"labels": labels(d, f), "annotations": annotations},
-            "spec": {"containerConcurrency": f.concurrency, "containers": [container(d, f)]},
+            "spec": {"containerConcurrency": f.concurrency, "containers": [_container(d, f)]},
         }},
     }
 
 
-def build_script(d: Description) -> str:
+def _build_script(d: Description) -> str:
     """``docker build`` + ``docker push`` for every function, run from the repository root."""
     lines = ["#!/bin/sh",
              "# Rendered from serverless.yaml by `python -m deploy render --target knative`.",

@@ -15,8 +15,8 @@ from deploy.targets.components import API_VERSION, component_resource
 
 __all__ = ["CONFIGURATION_FILE", "render"]
 
-TARGET = "kubernetes"
-PROFILE = "kubernetes"
+_TARGET = "kubernetes"
+_PROFILE = "kubernetes"
 CONFIGURATION_FILE = "configuration.yaml"
 
 
@@ -24,12 +24,12 @@ def render(d: Description) -> dict[str, str]:
     namespace = d.provider["namespace"]
     files: dict[str, str] = {}
     for component in d.components.values():
-        spec = component.profiles.get(PROFILE)
+        spec = component.profiles.get(_PROFILE)
         if spec is not None:
-            resource = component_resource(d, component, PROFILE, namespace)
-            files[component.file] = document(resource, TARGET,
+            resource = component_resource(d, component, _PROFILE, namespace)
+            files[component.file] = document(resource, _TARGET,
                                              [spec.note, component.description])
-    files[CONFIGURATION_FILE] = document(_configuration(d), TARGET,
+    files[CONFIGURATION_FILE] = document(_configuration(d), _TARGET,
                                          ["Dapr Configuration of every function's sidecar."])
     return files
 

@@ -15,16 +15,16 @@ from deploy.targets.components import component_resource
 
 __all__ = ["render"]
 
-TARGET = "local"
-LOCAL_PROFILES = ("services", "embedded")
-RUN_FILE_COMMENT = ("Dapr multi-app run file: `dapr run -f .` with real Dapr, `make run` with "
+_TARGET = "local"
+_LOCAL_PROFILES = ("services", "embedded")
+_RUN_FILE_COMMENT = ("Dapr multi-app run file: `dapr run -f .` with real Dapr, `make run` with "
                     "the local runtime.")
 
 
 def render(d: Description) -> dict[str, str]:
     local = d.provider["local"]
     files: dict[str, str] = {}
-    for profile in LOCAL_PROFILES:
+    for profile in _LOCAL_PROFILES:
         directory = local["profiles"][profile].rstrip("/")
         for component in d.components.values():
             spec = component.profiles.get(profile)
@@ -32,8 +32,8 @@ def render(d: Description) -> dict[str, str]:
                 continue
             resource = component_resource(d, component, profile)
             files[f"{directory}/{component.file}"] = document(
-                resource, TARGET, [spec.note, component.description])
-    files[local["runFile"]] = document(_run_file(d), TARGET, [RUN_FILE_COMMENT])
+                resource, _TARGET, [spec.note, component.description])
+    files[local["runFile"]] = document(_run_file(d), _TARGET, [_RUN_FILE_COMMENT])
     return files
 
 

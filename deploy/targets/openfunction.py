@@ -19,24 +19,24 @@ from deploy.model import Description, Function, SecretRef
 from deploy.targets.components import metadata_items
 from deploy.targets.knative import dapr_annotations, labels
 
-__all__ = ["render"]
+__all__ = ["API_VERSION", "render"]
 
-TARGET = "openfunction"
+_TARGET = "openfunction"
 API_VERSION = "core.openfunction.io/v1beta2"
-PROFILE = "kubernetes"
+_PROFILE = "kubernetes"
 #: Where Google's buildpack puts the application; ``bindings`` is imported from there.
-BUILDPACK_APP_DIR = "/workspace"
+_BUILDPACK_APP_DIR = "/workspace"
 #: The operation each output binding type is called with.
-OUTPUT_OPERATIONS = {"bindings.mysql": "exec"}
-DEFAULT_OPERATION = "create"
+_OUTPUT_OPERATIONS = {"bindings.mysql": "exec"}
+_DEFAULT_OPERATION = "create"
 
 
 def render(d: Description) -> dict[str, str]:
-    return {f"{f.name}.yaml": document(function(d, f), TARGET, [f.description])
+    return {f"{f.name}.yaml": document(_function(d, f), _TARGET, [f.description])
             for f in d.functions.values()}
 
 
-def function(d: Description, f: Function) -> dict[str, Any]:
+def _function(d: Description, f: Function) -> dict[str, Any]:
     of = d.provider["openfunction"]
     spec: dict[str, Any] = {"version": d.provider["image"]["tag"], "image": d.image(f)}
     if "imageCredentials" in of:
@@ -55,7 +55,7 @@ def function(d: Description, f: Function) -> dict[str, Any]:
 
 
 def _serving(d: Description, f: Function) -> dict[str, Any]:
-    env = {"PYTHONPATH": BUILDPACK_APP_DIR, **f.env()}
+    env = {"PYTHONPATH": _BUILDPACK_APP_DIR, **f.env()}
     container: dict[str, Any] = {"name": "function", "imagePullPolicy": "IfNotPresent",
                                  "env": [{"name": k, "value": v} for k, v in env.items()]}
     if f.resources:
@@ -71,7 +71,7 @@ def _serving(d: Description, f: Function) -> dict[str, Any]:
         "triggers": {"http": {"port": d.provider["containerPort"], "route": {"rules": rules}}},
     }
     outputs = [_output(d, name) for name in f.components
-               if d.components[name].profiles[PROFILE].type.startswith("bindings.")]
+               if d.components[name].profiles[_PROFILE].type.startswith("bindings.")]
     if outputs:
         serving["outputs"] = outputs
     if d.provider["openfunction"].get("inlineComponents", False):
@@ -80,9 +80,9 @@ def _serving(d: Description, f: Function) -> dict[str, Any]:
 
 
 def _output(d: Description, name: str) -> dict[str, Any]:
-    kind = d.components[name].profiles[PROFILE].type
+    kind = d.components[name].profiles[_PROFILE].type
     return {"dapr": {"name": name, "type": kind,
-                     "operation": OUTPUT_OPERATIONS.get(kind, DEFAULT_OPERATION)}}
+                     "operation": _OUTPUT_OPERATIONS.get(kind, _DEFAULT_OPERATION)}}
 
 
 def _inline_components(d: Description, f: Function) -> dict[str, Any]:
@@ -90,13 +90,13 @@ def _inline_components(d: Description, f: Function) -> dict[str, Any]:
     bindings: dict[str, Any] = {}
     states: dict[str, Any] = {}
     for name in f.components:
-        spec = d.components[name].profiles[PROFILE]
+        spec = d.components[name].profiles[_PROFILE]
         for key, value in spec.metadata:
             if not isinstance(value, SecretRef):
                 # The v1beta2 CRD types metadata[].value as an object, so the API server
                 # refuses the plain strings Dapr components use: only secret refs fit.
                 raise RenderError(
-                    f"components.{name}.profiles.{PROFILE}.metadata.{key}",
+                    f"components.{name}.profiles.{_PROFILE}.metadata.{key}",
                     "a literal value cannot be inlined into an OpenFunction Function "
                     "(its CRD types metadata values as objects); use a secretKeyRef or set "
                     "provider.openfunction.inlineComponents: false")

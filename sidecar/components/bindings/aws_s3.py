@@ -55,7 +55,7 @@ __all__ = ["S3Binding"]
 
 CREATE, GET, DELETE, LIST = "create", "get", "delete", "list"
 KEY, CONTENT_TYPE = "key", "Content-Type"
-DEFAULT_MAX_RESULTS = 1000
+_DEFAULT_MAX_RESULTS = 1000
 _UNSUPPORTED_AUTH = ("assumeRoleArn", "trustAnchorArn", "trustProfileArn")
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "404", "NotFound"})
 _LIST_FIELDS = ("CommonPrefixes", "Contents", "Delimiter", "EncodingType", "IsTruncated",
@@ -218,7 +218,7 @@ class S3Binding(OutputBinding):
             raise BindingRequestError(
                 "s3 binding (List Operation) - maxResults must be a number") from None
         if max_results < 1:
-            max_results = DEFAULT_MAX_RESULTS
+            max_results = _DEFAULT_MAX_RESULTS
         with _s3_errors("list operation failed"):
             result = self._client.list_objects(
                 Bucket=self.bucket, MaxKeys=max_results,

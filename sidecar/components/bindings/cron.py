@@ -36,13 +36,13 @@ from .base import Deliver, InputBinding
 
 __all__ = ["CronBinding", "Schedule", "go_utc_string", "parse_schedule"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
-DESCRIPTORS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+_DESCRIPTORS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
                "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
                "@hourly": "0 * * * *"}
-STOP_JOIN_SECONDS = 5.0
-NS = 10**9
+_STOP_JOIN_SECONDS = 5.0
+_NS = 10**9
 
 
 class Schedule:
@@ -82,12 +82,12 @@ def parse_schedule(text: str) -> Schedule:
         delay = parse_go_duration(spec[len("@every"):].strip() or "missing")
         if delay <= 0:
             raise ValueError("@every needs a positive duration")
-        return Schedule(zone, every_seconds=max(delay // NS, 1))
+        return Schedule(zone, every_seconds=max(delay // _NS, 1))
     if spec.startswith("@"):
-        if spec not in DESCRIPTORS:
+        if spec not in _DESCRIPTORS:
             raise ValueError(f"unrecognized descriptor {spec!r} (known: @every <duration>, "
-                             f"{', '.join(DESCRIPTORS)})")
-        spec = DESCRIPTORS[spec]
+                             f"{', '.join(_DESCRIPTORS)})")
+        spec = _DESCRIPTORS[spec]
     fields = len(spec.split())
     if fields not in (5, 6) or not croniter.is_valid(spec, second_at_beginning=fields == 6):
         raise ValueError("expected 5 fields (min hour dom month dow) or 6 with seconds first")
@@ -96,7 +96,7 @@ def parse_schedule(text: str) -> Schedule:
 
 def go_utc_string(ns: int) -> str:
     """Go's ``time.Now().UTC().String()``: "2006-01-02 15:04:05.999999999 +0000 UTC"."""
-    seconds, frac = divmod(ns, NS)
+    seconds, frac = divmod(ns, _NS)
     text = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
     if frac:
         text += f".{frac:09d}".rstrip("0")
@@ -134,7 +134,7 @@ class CronBinding(InputBinding):
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(STOP_JOIN_SECONDS)
+            self._thread.join(_STOP_JOIN_SECONDS)
 
     def close(self) -> None:
         self.stop()
@@ -148,6 +148,6 @@ class CronBinding(InputBinding):
                         "readTimeUTC": go_utc_string(time.time_ns())}
             try:
                 deliver(b"", metadata)
-            except Exception:
-                log.exception("cron binding %s: delivering the event failed", self.name)
+            except Exception:  # noqa: BLE001 - one failed delivery must not stop the schedule
+                _log.exception("cron binding %s: delivering the event failed", self.name)
             due = self.schedule.next_after(time.time())

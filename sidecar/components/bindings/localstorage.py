@@ -43,8 +43,8 @@ from .base import BindingRequest, BindingResponse, OutputBinding
 __all__ = ["LocalStorageBinding"]
 
 CREATE, GET, LIST, DELETE = "create", "get", "list", "delete"
-FILE_NAME_KEY = "fileName"
-DISALLOWED_ROOTS = ("/proc", "/sys", "/boot", "/var/run/secrets")
+_FILE_NAME_KEY = "fileName"
+_DISALLOWED_ROOTS = ("/proc", "/sys", "/boot", "/var/run/secrets")
 
 
 class LocalStorageBinding(OutputBinding):
@@ -72,7 +72,7 @@ class LocalStorageBinding(OutputBinding):
         if root.exists() and not root.is_dir():
             raise ComponentConfigError(
                 f"component {self.name!r}: property rootPath represents a file and not a directory")
-        for banned in DISALLOWED_ROOTS:
+        for banned in _DISALLOWED_ROOTS:
             if root == Path(banned) or Path(banned) in root.parents:
                 raise ComponentConfigError(
                     f"component {self.name!r}: property rootPath points to a disallowed location")
@@ -80,7 +80,7 @@ class LocalStorageBinding(OutputBinding):
 
     def invoke(self, request: BindingRequest) -> BindingResponse:
         check_operation(self.name, request.operation, self.operations)
-        file_name = request.metadata.get(FILE_NAME_KEY, "")
+        file_name = request.metadata.get(_FILE_NAME_KEY, "")
         if request.operation == CREATE:
             return self._create(file_name or str(uuid.uuid4()), request.data)
         if request.operation == LIST:
@@ -88,7 +88,7 @@ class LocalStorageBinding(OutputBinding):
         if not file_name:
             raise BindingRequestError(
                 f"binding {self.name!r}: operation {request.operation!r} needs the "
-                f"'{FILE_NAME_KEY}' metadata field")
+                f"'{_FILE_NAME_KEY}' metadata field")
         return self._get(file_name) if request.operation == GET else self._delete(file_name)
 
     def _resolve(self, file_name: str) -> Path:

@@ -21,6 +21,7 @@ __all__ = [
     "STATE_COMMON_METADATA",
     "TTL_EXPIRE_METADATA",
     "TTL_METADATA",
+    "Concurrency",
     "DeleteRequest",
     "GetResponse",
     "SetRequest",

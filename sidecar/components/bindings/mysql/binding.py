@@ -48,7 +48,7 @@ from .sqlite import SQLITE_PREFIX, SQLiteBackend
 
 __all__ = ["MySQLBinding", "to_pyformat"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 EXEC, QUERY, CLOSE = "exec", "query", "close"
 SQL_KEY, PARAMS_KEY = "sql", "params"

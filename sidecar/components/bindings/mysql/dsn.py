@@ -40,11 +40,11 @@ from ...go_values import parse_go_duration
 
 __all__ = ["MySQLDSN", "parse_dsn"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 3306
-DEFAULT_TCP_ADDR = f"127.0.0.1:{DEFAULT_PORT}"
-DEFAULT_UNIX_ADDR = "/tmp/mysql.sock"
+_DEFAULT_PORT = 3306
+_DEFAULT_TCP_ADDR = f"127.0.0.1:{_DEFAULT_PORT}"
+_DEFAULT_UNIX_ADDR = "/tmp/mysql.sock"
 _TIMEOUT_PARAMS = {"timeout": "connect_timeout", "readTimeout": "read_timeout",
                    "writeTimeout": "write_timeout"}
 _ACCEPTED_NOOP = frozenset({"allowNativePasswords", "allowOldPasswords", "interpolateParams",
@@ -104,11 +104,11 @@ def _parse_address(spec: str, kwargs: dict[str, Any]) -> None:
     addr = rest[:-1] if paren else ""
     net = net or "tcp"
     if net == "unix":
-        kwargs["unix_socket"] = addr or DEFAULT_UNIX_ADDR
+        kwargs["unix_socket"] = addr or _DEFAULT_UNIX_ADDR
         return
     if net not in ("tcp", "tcp4", "tcp6"):
         raise _fail(f"unsupported network {net!r} (use tcp or unix)")
-    addr = addr or DEFAULT_TCP_ADDR
+    addr = addr or _DEFAULT_TCP_ADDR
     if addr.startswith("["):
         host, _, port = addr[1:].partition("]")
         port = port.lstrip(":")
@@ -117,7 +117,7 @@ def _parse_address(spec: str, kwargs: dict[str, Any]) -> None:
     else:
         host, port = addr, ""
     try:
-        kwargs.update(host=host or "127.0.0.1", port=int(port) if port else DEFAULT_PORT)
+        kwargs.update(host=host or "127.0.0.1", port=int(port) if port else _DEFAULT_PORT)
     except ValueError:
         raise _fail(f"port {port!r} is not a number") from None
 
@@ -126,7 +126,7 @@ def _apply_param(result: MySQLDSN, key: str, value: str, pem_path: str) -> None:
     kwargs = result.connect_kwargs
     if key == "parseTime":
         if not is_truthy(value):
-            log.debug("DSN parseTime=%s ignored: daprd always parses times", value)
+            _log.debug("DSN parseTime=%s ignored: daprd always parses times", value)
     elif key == "loc":
         result.location = _location(value)
     elif key == "charset":
@@ -145,9 +145,9 @@ def _apply_param(result: MySQLDSN, key: str, value: str, pem_path: str) -> None:
     elif key == "tls":
         _apply_tls(kwargs, value, pem_path)
     elif key in _ACCEPTED_NOOP:
-        log.debug("DSN parameter %s has no PyMySQL equivalent; ignored", key)
+        _log.debug("DSN parameter %s has no PyMySQL equivalent; ignored", key)
     else:
-        log.debug("unknown DSN parameter %s ignored", key)
+        _log.debug("unknown DSN parameter %s ignored", key)
 
 
 def _location(value: str) -> tzinfo | None:

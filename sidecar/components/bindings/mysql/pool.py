@@ -27,11 +27,11 @@ from typing import Generic, TypeVar
 
 __all__ = ["ConnectionPool", "PoolClosed", "PoolExhausted"]
 
-C = TypeVar("C")
+_C = TypeVar("_C")
 
 #: database/sql's defaultMaxIdleConns.
-DEFAULT_MAX_IDLE = 2
-DEFAULT_WAIT_TIMEOUT = 30.0
+_DEFAULT_MAX_IDLE = 2
+_DEFAULT_WAIT_TIMEOUT = 30.0
 
 
 class PoolClosed(RuntimeError):
@@ -43,28 +43,28 @@ class PoolExhausted(RuntimeError):
 
 
 @dataclass
-class _Entry(Generic[C]):
-    conn: C
+class _Entry(Generic[_C]):
+    conn: _C
     created: float
     returned: float
 
 
-class ConnectionPool(Generic[C]):
+class ConnectionPool(Generic[_C]):
     """Pool of connections made by ``factory`` and released with ``closer``."""
 
-    def __init__(self, factory: Callable[[], C], closer: Callable[[C], None], *,
-                 max_open: int = 0, max_idle: int = DEFAULT_MAX_IDLE,
+    def __init__(self, factory: Callable[[], _C], closer: Callable[[_C], None], *,
+                 max_open: int = 0, max_idle: int = _DEFAULT_MAX_IDLE,
                  max_lifetime: float = 0.0, max_idle_time: float = 0.0,
                  broken_errors: tuple[type[BaseException], ...] = (),
-                 on_reuse: Callable[[C, float], None] | None = None,
-                 wait_timeout: float = DEFAULT_WAIT_TIMEOUT) -> None:
+                 on_reuse: Callable[[_C, float], None] | None = None,
+                 wait_timeout: float = _DEFAULT_WAIT_TIMEOUT) -> None:
         self._factory, self._closer = factory, closer
         self.max_open = max(max_open, 0)
         self.max_idle = min(max_idle, self.max_open) if self.max_open else max(max_idle, 0)
         self._max_lifetime, self._max_idle_time = max_lifetime, max_idle_time
         self._broken_errors, self._wait_timeout = broken_errors, wait_timeout
         self._on_reuse = on_reuse
-        self._idle: list[_Entry[C]] = []
+        self._idle: list[_Entry[_C]] = []
         self._open = 0
         self._closed = False
         self._cond = threading.Condition()
@@ -81,7 +81,7 @@ class ConnectionPool(Generic[C]):
             return len(self._idle)
 
     @contextmanager
-    def acquire(self) -> Iterator[C]:
+    def acquire(self) -> Iterator[_C]:
         """Lend a connection for the ``with`` block; it goes back to the pool afterwards."""
         entry = self._checkout()
         try:
@@ -106,9 +106,9 @@ class ConnectionPool(Generic[C]):
         for entry in idle:
             self._close_quietly(entry.conn)
 
-    def _checkout(self) -> _Entry[C]:
+    def _checkout(self) -> _Entry[_C]:
         deadline = time.monotonic() + self._wait_timeout
-        entry: _Entry[C] | None = None
+        entry: _Entry[_C] | None = None
         with self._cond:
             while True:
                 if self._closed:
@@ -137,7 +137,7 @@ class ConnectionPool(Generic[C]):
             self._release_slot()
             raise
 
-    def _pop_expired(self) -> list[C]:
+    def _pop_expired(self) -> list[_C]:
         """Take connections past their lifetime or idle time off the idle list (lock held)."""
         now = time.monotonic()
         expired = [entry.conn for entry in self._idle if self._is_expired(entry, now)]
@@ -146,12 +146,12 @@ class ConnectionPool(Generic[C]):
             self._open -= len(expired)
         return expired
 
-    def _is_expired(self, entry: _Entry[C], now: float) -> bool:
+    def _is_expired(self, entry: _Entry[_C], now: float) -> bool:
         too_old = self._max_lifetime > 0 and now - entry.created >= self._max_lifetime
         too_idle = self._max_idle_time > 0 and now - entry.returned >= self._max_idle_time
         return too_old or too_idle
 
-    def _checkin(self, entry: _Entry[C]) -> None:
+    def _checkin(self, entry: _Entry[_C]) -> None:
         entry.returned = time.monotonic()
         with self._cond:
             keep = (not self._closed and len(self._idle) < self.max_idle
@@ -162,7 +162,7 @@ class ConnectionPool(Generic[C]):
                 return
         self._discard(entry)
 
-    def _discard(self, entry: _Entry[C]) -> None:
+    def _discard(self, entry: _Entry[_C]) -> None:
         self._release_slot()
         self._close_quietly(entry.conn)
 
@@ -171,7 +171,7 @@ class ConnectionPool(Generic[C]):
             self._open -= 1
             self._cond.notify()
 
-    def _close_quietly(self, conn: C) -> None:
+    def _close_quietly(self, conn: _C) -> None:
         # A connection that fails to close is already gone.
         with contextlib.suppress(Exception):
             self._closer(conn)

@@ -27,16 +27,16 @@ from .rows import row_object
 __all__ = ["SQLITE_PREFIX", "SQLiteBackend", "translate"]
 
 SQLITE_PREFIX = "sqlite:"
-MEMORY = ":memory:"
-BUSY_TIMEOUT_SECONDS = 5.0
-TRANSLATION_CACHE_SIZE = 512
+_MEMORY = ":memory:"
+_BUSY_TIMEOUT_SECONDS = 5.0
+_TRANSLATION_CACHE_SIZE = 512
 # Failures of the database file or of concurrency, not of the statement: a 500, not a 400.
 _SERVER_SIDE_ERRORS = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL",
                                  "SQLITE_CANTOPEN", "SQLITE_CORRUPT", "SQLITE_NOMEM",
                                  "SQLITE_READONLY"})
 
 
-@functools.lru_cache(maxsize=TRANSLATION_CACHE_SIZE)
+@functools.lru_cache(maxsize=_TRANSLATION_CACHE_SIZE)
 def translate(sql: str) -> str:
     """One MySQL statement rewritten for SQLite; ``?`` placeholders stay as they are.
 
@@ -75,11 +75,11 @@ class SQLiteBackend:
         target = url[len(SQLITE_PREFIX):]
         if not target:
             raise ValueError("sqlite: URL needs a path or :memory: (e.g. sqlite:.data/events.db)")
-        if target != MEMORY:
+        if target != _MEMORY:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_SECONDS,
+        self._conn = sqlite3.connect(target, timeout=_BUSY_TIMEOUT_SECONDS,
                                      isolation_level=None, check_same_thread=False)
-        if target != MEMORY:
+        if target != _MEMORY:
             # WAL lets other processes (a report, a test) read while the binding writes.
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
