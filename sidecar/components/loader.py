@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ComponentConfigError, DaprError
+from ..resources import read_resources
 from .base import Component
 from .go_values import go_text
 from .registry import COMPONENT_TYPES, LoadedComponent, Registry, component_class
@@ -50,13 +49,6 @@ class ComponentSpec:
     def error(self, message: str) -> ComponentConfigError:
         return ComponentConfigError(f"{self.source}: component {self.name!r}: {message}")
 
-
-def _component_files(paths: Sequence[Path]) -> Iterator[Path]:
-    for folder in paths:
-        if not folder.is_dir():
-            raise ComponentConfigError(f"{folder}: resources path is not a folder")
-        yield from sorted(p for p in folder.iterdir()
-                          if p.is_file() and p.suffix in (".yaml", ".yml"))
 
 
 def _check_fields(source: Path, where: str, given: Mapping[str, Any],
@@ -108,21 +100,7 @@ def _parse_spec(source: Path, doc: Mapping[str, Any]) -> ComponentSpec:
 
 def read_component_specs(paths: Sequence[Path]) -> list[ComponentSpec]:
     """Every Component document under ``paths``, in file-name order."""
-    specs: list[ComponentSpec] = []
-    for source in _component_files(paths):
-        try:
-            docs = list(yaml.safe_load_all(source.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-            raise ComponentConfigError(f"{source}: cannot read YAML: {err}") from err
-        for doc in docs:
-            if doc is None:
-                continue
-            if not isinstance(doc, Mapping):
-                raise ComponentConfigError(f"{source}: a document is not a mapping")
-            if doc.get("kind") != "Component":
-                continue
-            specs.append(_parse_spec(source, doc))
-    return specs
+    return [_parse_spec(r.source, r.document) for r in read_resources(paths, "Component")]
 
 
 

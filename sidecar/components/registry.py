@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .base import Component
 from .bindings.base import InputBinding, OutputBinding
+from .pubsub.base import PubSub
 from .secrets.base import SecretStore
 from .state.base import StateStore
 
@@ -62,6 +63,7 @@ class Registry:
     secret_stores: dict[str, SecretStore] = field(default_factory=dict)
     output_bindings: dict[str, OutputBinding] = field(default_factory=dict)
     input_bindings: dict[str, InputBinding] = field(default_factory=dict)
+    pubsubs: dict[str, PubSub] = field(default_factory=dict)
 
     def add(self, loaded: LoadedComponent, key_prefix: str = "") -> None:
         """Register ``loaded`` under every building block its class implements."""
@@ -76,6 +78,8 @@ class Registry:
             self.output_bindings[name] = instance
         if isinstance(instance, InputBinding):
             self.input_bindings[name] = instance
+        if isinstance(instance, PubSub):
+            self.pubsubs[name] = instance
 
     def close(self) -> None:
         """Close every component, in reverse order of loading; errors do not stop the rest."""
