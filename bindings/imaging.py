@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from PIL import Image, UnidentifiedImageError
 
 from . import settings
-from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from .http.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 __all__ = ["SUPPORTED_FORMATS", "decoding", "open_image"]
 
@@ -81,11 +81,9 @@ def open_image(data: bytes) -> Image.Image:
 def _identify(data: bytes) -> str | None:
     """What ``data`` is when it is not a supported image: a format Pillow recognises from the
     header, or one of a few common documents Pillow cannot open at all."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.format
-    except Exception:  # any failure just means "Pillow does not recognise it"
-        pass
+    recognised = _pillow_format(data)
+    if recognised is not None:
+        return recognised
     head = data[:64].lstrip()
     for signature, name in _OTHER_SIGNATURES:
         if head.startswith(signature):
@@ -93,6 +91,16 @@ def _identify(data: bytes) -> str | None:
     if data[4:8] == b"ftyp":
         return "HEIF" if data[8:12] in _HEIF_BRANDS else "ISO media"
     return None
+
+
+def _pillow_format(data: bytes) -> str | None:
+    """The format Pillow reads from ``data``'s header (every plugin sets one), or None."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.format
+    # Pillow's plugins raise many types for data they cannot read; each means "not recognised".
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _too_many_pixels(detail: str) -> PayloadTooLarge:

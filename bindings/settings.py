@@ -1,15 +1,16 @@
-"""Every setting the three functions read, with its default, read once from the environment.
+"""The settings two or more functions read, with their defaults, read once from the
+environment; and ``read``, the loader each function also uses for the settings only it reads
+(grayscale's in ``functions/grayscale/main.py``, classify's in ``classify_settings.py``,
+events' in ``functions/events/main.py``).
 
 Function code holds component *names* only (never hosts, ports or credentials); the dapr SDK
 finds the sidecar itself from ``DAPR_HTTP_PORT`` / ``DAPR_GRPC_PORT``. Each value is cast
 explicitly (a bool default must not turn "false" into True). docs/functions.md has the same
 table for operators.
 
-    name                       default                    unit / meaning
+    name                       default                    unit / meaning (read by)
     STATE_STORE                statestore                 state store component (rate limit)
     EVENTS_APP_ID              events-service             app id that records events
-    EVENTS_BINDING             events-db                  MySQL output binding (events table)
-    IMAGES_BINDING             images                     optional output binding for results
     RATE_LIMIT_REQUESTS        120                        requests per client per window
     RATE_LIMIT_WINDOW_SECONDS  60                         fixed window length, seconds
     STATE_TIMEOUT_SECONDS      0.5                        one state store call (rate limit)
@@ -20,47 +21,46 @@ table for operators.
     MAX_IMAGE_PIXELS           50000000                   decoded width*height cap
     EVENT_TIMEOUT_SECONDS      0.5                        one create_event call
     EVENT_QUEUE_SIZE           256                        events waiting to be sent
-    BINDING_TIMEOUT_SECONDS    2                          one output-binding call
-    CLASSIFY_MODEL_PATH        (seed data, else cache)    .tflite file
-    CLASSIFY_LABELS_PATH       (seed data, else cache)    labels, one per line
-    CLASSIFY_THREADS           1                          interpreter threads per request thread
-    SEED_DATA_DIR              <repo>/../shared/seed-data where seed models/labels live
-    MODEL_CACHE_DIR            ~/.cache/dapr-functions    where a fetched model is kept
-    MODEL_URL / MODEL_SHA256   google-coral mobilenet v2  model source when none is local
-    LABELS_URL / LABELS_SHA256 google-coral labels        labels source when none are local
-    PNG_COMPRESS_LEVEL         1                          zlib level 0-9 of PNG answers
+    BINDING_TIMEOUT_SECONDS    2                          one output-binding call (images,
+                                                          events-db)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar
 
-__all__ = ["REPO_ROOT", "Settings", "get", "load"]
+__all__ = ["REPO_ROOT", "Parser", "Settings", "get", "integer_between", "load", "read"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-_MODEL_URL = ("https://github.com/google-coral/edgetpu/raw/master/test_data/"
-              "mobilenet_v2_1.0_224_quant.tflite")
-_MODEL_SHA256 = "51e8256b05665529f8836fe6e8eeed41b2fc75a900d8eebda338d70a6726f8da"
-_LABELS_URL = ("https://github.com/google-coral/test_data/raw/"
-               "104342d2d3480b3e66203073dac24f4e2dbb4c41/imagenet_labels.txt")
-_LABELS_SHA256 = "b8aaeb5630c62626a7d124a05c0e14230a7ffdd2136a31d0190a4fb71c1d82f1"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
+
+#: Reads one variable: (its name, its raw value) -> the value, or ValueError naming it.
+Parser = Callable[[str, str], Any]
+
+
+class _Dataclass(Protocol):
+    """Any dataclass (what ``dataclasses.fields`` and ``replace`` take)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+
+_SettingsT = TypeVar("_SettingsT", bound=_Dataclass)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The functions' configuration; see the module docstring for units and meaning."""
+    """The shared configuration; see the module docstring for units and meaning."""
 
     state_store: str = "statestore"
     events_app_id: str = "events-service"
-    events_binding: str = "events-db"
-    images_binding: str = "images"
     rate_limit_requests: int = 120
     rate_limit_window_seconds: int = 60
     state_timeout_seconds: float = 0.5
@@ -72,16 +72,6 @@ class Settings:
     event_timeout_seconds: float = 0.5
     event_queue_size: int = 256
     binding_timeout_seconds: float = 2.0
-    classify_model_path: str = ""
-    classify_labels_path: str = ""
-    classify_threads: int = 1
-    seed_data_dir: Path = REPO_ROOT.parent / "shared" / "seed-data"
-    model_cache_dir: Path = Path("~/.cache/dapr-functions").expanduser()
-    model_url: str = _MODEL_URL
-    model_sha256: str = _MODEL_SHA256
-    labels_url: str = _LABELS_URL
-    labels_sha256: str = _LABELS_SHA256
-    png_compress_level: int = 1
 
 
 def _parse_bool(name: str, raw: str) -> bool:
@@ -103,14 +93,19 @@ def _parse_positive(name: str, raw: str, kind: type) -> int | float:
     return value
 
 
+def integer_between(low: int, high: int) -> Parser:
+    """A parser for an integer ``low..high`` (zero allowed, unlike the default for ints)."""
+    def parse(name: str, raw: str) -> int:
+        if raw.strip() not in {str(value) for value in range(low, high + 1)}:
+            raise ValueError(f"{name} must be an integer {low}..{high}, got {raw!r}")
+        return int(raw)
+    return parse
+
+
 def _cast(name: str, raw: str, default: object) -> object:
     """``raw`` read as the type of ``default``; ValueError naming the variable otherwise."""
     if isinstance(default, bool):
         return _parse_bool(name, raw)
-    if name == "PNG_COMPRESS_LEVEL":
-        if raw.strip() not in {str(level) for level in range(10)}:
-            raise ValueError(f"PNG_COMPRESS_LEVEL must be an integer 0..9, got {raw!r}")
-        return int(raw)
     if isinstance(default, (int, float)):
         return _parse_positive(name, raw, type(default))
     if isinstance(default, tuple):
@@ -120,20 +115,36 @@ def _cast(name: str, raw: str, default: object) -> object:
     return raw
 
 
-def load(environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings from ``environ`` (default ``os.environ``); unset or empty keeps the default."""
+def read(cls: type[_SettingsT], environ: Mapping[str, str] | None = None,
+         parsers: Mapping[str, Parser] | None = None) -> _SettingsT:
+    """An instance of the settings dataclass ``cls`` from ``environ`` (default ``os.environ``).
+
+    Each field is read from the variable of its name in upper case; unset or empty keeps the
+    field's default. A value is cast to the default's type (bools from true/false/1/0/yes/no/
+    on/off, numbers greater than 0, tuples from comma-separated parts, paths with ``~``
+    expanded), or by ``parsers[field name]`` when given.
+    """
     environ = os.environ if environ is None else environ
-    defaults = Settings()
-    values: dict[str, object] = {}
-    for field_name in Settings.__dataclass_fields__:
-        env_name = field_name.upper()
+    parsers = parsers or {}
+    defaults = cls()
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(defaults):
+        env_name = field.name.upper()
         raw = environ.get(env_name)
-        if raw is not None and raw.strip() != "":
-            values[field_name] = _cast(env_name, raw, getattr(defaults, field_name))
-    return Settings(**values)
+        if raw is None or raw.strip() == "":
+            continue
+        parser = parsers.get(field.name)
+        values[field.name] = (parser(env_name, raw) if parser is not None
+                              else _cast(env_name, raw, getattr(defaults, field.name)))
+    return dataclasses.replace(defaults, **values)
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """The shared settings from ``environ`` (default ``os.environ``)."""
+    return read(Settings, environ)
 
 
 @functools.cache
 def get() -> Settings:
-    """The process-wide settings, read on first use (tests call ``get.cache_clear()``)."""
+    """The process-wide shared settings, read on first use (tests call ``get.cache_clear()``)."""
     return load()

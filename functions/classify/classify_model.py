@@ -12,6 +12,7 @@ int8 inputs take them shifted by 128; float inputs get the MobileNet convention
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,7 @@ except ImportError:  # the older package ships the same interpreter API
     from tflite_runtime.interpreter import Interpreter
 
 from classify_fetch import fetch
-
-from bindings import settings
+from classify_settings import ClassifySettings
 
 __all__ = ["Classifier", "Prediction", "model_paths", "read_labels"]
 
@@ -49,30 +49,30 @@ def read_labels(path: Path) -> list[str]:
     """One label per line; "N  name" numbering and the long "a, b, c" form are reduced to a."""
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     lines = [line for line in lines if line]
-    if lines and all(_NUMBERED.match(line) for line in lines):
-        lines = [_NUMBERED.match(line).group(1) for line in lines]
+    numbered = [match for line in lines if (match := _NUMBERED.match(line))]
+    if lines and len(numbered) == len(lines):
+        lines = [match.group(1) for match in numbered]
     return [line.split(",", 1)[0].strip() for line in lines]
 
 
-def model_paths(config: settings.Settings) -> tuple[Path, Path]:
+def model_paths(config: ClassifySettings) -> tuple[Path, Path]:
     """(model, labels): the configured files, else the seed data's, else fetched ones."""
-    seed_model = config.seed_data_dir / _SEED_MODEL
-    seed_labels = config.seed_data_dir / _SEED_LABELS
-    if config.classify_model_path:
-        model = Path(config.classify_model_path)
-    elif seed_model.is_file():
-        model = seed_model
-    else:
-        model = fetch(config.model_url, config.model_sha256,
-                      config.model_cache_dir / _SEED_MODEL.name)
-    if config.classify_labels_path:
-        labels = Path(config.classify_labels_path)
-    elif seed_labels.is_file():
-        labels = seed_labels
-    else:
-        labels = fetch(config.labels_url, config.labels_sha256,
-                       config.model_cache_dir / "imagenet_labels.txt")
+    model = _choose(config.classify_model_path, config.seed_data_dir / _SEED_MODEL,
+                    config.model_url, config.model_sha256,
+                    config.model_cache_dir / _SEED_MODEL.name)
+    labels = _choose(config.classify_labels_path, config.seed_data_dir / _SEED_LABELS,
+                     config.labels_url, config.labels_sha256,
+                     config.model_cache_dir / "imagenet_labels.txt")
     return model, labels
+
+
+def _choose(configured: str, seed: Path, url: str, sha256: str, cached: Path) -> Path:
+    """``configured`` if set, else ``seed`` if present, else ``url`` fetched into ``cached``."""
+    if configured:
+        return Path(configured)
+    if seed.is_file():
+        return seed
+    return fetch(url, sha256, cached, progress=sys.stderr)
 
 
 class Classifier:

@@ -3,27 +3,31 @@
 Default answer, as in the seed: ``<label> is detected with <n>/255 confidence`` (top-1);
 ``Accept: application/json`` gets the top 5 as ``[{"label", "index", "score"}]``. The model is
 loaded when the module loads (once per process, before gunicorn forks its workers, so they
-share its pages); see classify_model.py for the maths and the model's origin.
+share its pages); see classify_model.py for the maths, classify_settings.py for the model's
+origin and settings.
 """
 
 from __future__ import annotations
 
+import classify_settings
 import flask
 from classify_model import Classifier, model_paths
 
-from bindings import events, ratelimit, settings
+from bindings.dapr import events, ratelimit
+from bindings.http.inputs import negotiate, read_body
+from bindings.http.router import Router, json_response, text_response
 from bindings.imaging import decoding, open_image
-from bindings.inputs import negotiate, read_body
-from bindings.router import Router, json_response, text_response
 
-__all__ = ["classifier", "classify"]
+__all__ = ["classifier", "classify", "config"]
 
 HELP = ("Try POSTing data to /classify such as: "
         "`curl http://localhost:9006/classify -X POST --data-binary '@grace_hopper.jpg'`")
 _OFFERS = ("text/plain", "application/json")
 _TOP_COUNT = 5
 
-classifier = Classifier(*model_paths(settings.get()), num_threads=settings.get().classify_threads)
+#: Read once, when the module loads (CLASSIFY_*, MODEL_*, LABELS_*: see classify_settings.py).
+config = classify_settings.load()
+classifier = Classifier(*model_paths(config), num_threads=config.classify_threads)
 
 
 def _classify(request: flask.Request) -> flask.Response:

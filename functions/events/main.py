@@ -10,6 +10,11 @@ placeholders with a ``params`` JSON array; no SQL is built from request data.
                          inserted with one multi-row INSERT -> {"status":true,"count":n}
     GET  /events         [{"id","event_ts","op_type","input_size"}, ...] oldest first,
                          ?limit=1..1000 (default 100) &after=<id> for paging
+
+Settings only events reads (the shared ones are in bindings/settings.py):
+
+    name                default     meaning
+    EVENTS_BINDING      events-db   MySQL output binding holding the events table
 """
 
 from __future__ import annotations
@@ -17,18 +22,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeGuard
 
 import flask
 
 from bindings import settings
-from bindings.client import deadline, get_client
-from bindings.errors import BadRequest, ServiceUnavailable
-from bindings.inputs import read_body
-from bindings.router import Router, json_response
+from bindings.dapr.client import deadline, get_client
+from bindings.http.errors import BadRequest, ServiceUnavailable
+from bindings.http.inputs import read_body
+from bindings.http.router import Router, json_response
 
-__all__ = ["events", "insert_statement", "validate_event", "validate_events",
-           "validate_paging"]
+__all__ = ["EventsSettings", "config", "events", "insert_statement", "load_settings",
+           "validate_event", "validate_events", "validate_paging"]
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +60,35 @@ _table_lock = threading.Lock()
 _table_ready = False
 
 
+@dataclass(frozen=True)
+class EventsSettings:
+    """events' own configuration; see the module docstring."""
+
+    events_binding: str = "events-db"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> EventsSettings:
+    """events' settings from ``environ`` (default ``os.environ``)."""
+    return settings.read(EventsSettings, environ)
+
+
+#: Read once, when the module loads.
+config = load_settings()
+
+
 def _invoke(operation: str, sql: str, params: list[Any] | None = None) -> bytes | None:
     """Run ``sql`` through the events binding; ServiceUnavailable when that fails."""
-    config = settings.get()
+    timeout = settings.get().binding_timeout_seconds
     metadata = {"sql": sql}
     if params is not None:
         metadata["params"] = json.dumps(params)
     try:
-        with deadline(config.binding_timeout_seconds):
+        with deadline(timeout):
             client = get_client()
             return client.invoke_binding(config.events_binding, operation, b"",
                                          binding_metadata=metadata).data
-    except Exception as err:  # DB down, sidecar down, timeout: the caller gets a 503
+    # DB down, sidecar down, timeout: whatever it is, the caller gets a 503 saying so.
+    except Exception as err:
         log.warning("events binding %r failed on %s: %s", config.events_binding, operation, err)
         raise ServiceUnavailable("the events database is not available",
                                  {"binding": config.events_binding, "reason": str(err)}) from err
@@ -81,7 +105,7 @@ def ensure_table() -> None:
             _table_ready = True
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

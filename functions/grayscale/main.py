@@ -6,28 +6,33 @@ bytes. Luma is ITU-R BT.601 (Pillow's ``L``); a JPEG is decoded straight to its 
 (libjpeg skips the chroma planes and the colour conversion), which is both exact and faster.
 Alpha is kept (``LA``). Each request is rate limited, recorded as an event, and its result is
 stored in the ``images`` output binding when the sidecar has one (``X-Result-Key``).
+
+Settings only grayscale reads (the shared ones are in bindings/settings.py):
+
+    name                default   meaning
+    IMAGES_BINDING      images    output binding for results (optional)
+    PNG_COMPRESS_LEVEL  1         zlib level 0-9 of PNG answers
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import logging
-import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import flask
 import numpy as np
 from PIL import Image
 
-from bindings import events, ratelimit, settings
-from bindings.client import deadline, get_client, has_component
+from bindings.dapr import events, ratelimit, results
+from bindings.http import headers
+from bindings.http.inputs import negotiate, read_body
+from bindings.http.router import Router
 from bindings.imaging import decoding, open_image
-from bindings.inputs import negotiate, read_body
-from bindings.router import Router
+from bindings.settings import integer_between, read
 
-__all__ = ["encode", "grayscale", "to_gray"]
-
-log = logging.getLogger(__name__)
+__all__ = ["GrayscaleSettings", "config", "encode", "grayscale", "load_settings", "to_gray"]
 
 HELP = ("Try POSTing data to /grayscale such as: "
         "`curl http://localhost:9005/grayscale -X POST --data-binary '@my_img.png'`")
@@ -36,6 +41,23 @@ _OFFERS = ("text/plain", "image/png", "image/gif")
 _FORMAT_OF = {"image/png": "PNG", "image/gif": "GIF"}
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+
+
+@dataclass(frozen=True)
+class GrayscaleSettings:
+    """grayscale's own configuration; see the module docstring."""
+
+    images_binding: str = "images"
+    png_compress_level: int = 1
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> GrayscaleSettings:
+    """grayscale's settings from ``environ`` (default ``os.environ``)."""
+    return read(GrayscaleSettings, environ, {"png_compress_level": integer_between(0, 9)})
+
+
+#: Read once, when the module loads.
+config = load_settings()
 
 
 def to_gray(image: Image.Image) -> Image.Image:
@@ -69,28 +91,8 @@ def encode(gray: Image.Image, fmt: str) -> bytes:
     if fmt == "GIF":
         gray.save(out, "GIF", icc_profile=None)
     else:
-        gray.save(out, "PNG", compress_level=settings.get().png_compress_level, icc_profile=None)
+        gray.save(out, "PNG", compress_level=config.png_compress_level, icc_profile=None)
     return out.getvalue()
-
-
-def _store(data: bytes, fmt: str) -> str | None:
-    """Keep the result in the ``images`` binding, if declared; its key, or None."""
-    config = settings.get()
-    name = config.images_binding
-    if not has_component(name):
-        return None
-    key = f"{uuid.uuid4().hex}.{fmt.lower()}"
-    # Sent base64-encoded: daprd's localstorage decodes any data that is valid base64 (raw
-    # bytes could happen to be), and S3 decodes it when asked with decodeBase64.
-    metadata = {"fileName": key, "key": key, "decodeBase64": "true"}
-    try:
-        with deadline(config.binding_timeout_seconds):
-            get_client().invoke_binding(name, "create", base64.b64encode(data),
-                                        binding_metadata=metadata)
-    except Exception as err:  # storage is a side effect: log it, never fail the answer
-        log.warning("could not store result %s in binding %r: %s", key, name, err)
-        return None
-    return key
 
 
 def _grayscale(request: flask.Request) -> flask.Response:
@@ -100,13 +102,13 @@ def _grayscale(request: flask.Request) -> flask.Response:
         image = open_image(data)
         fmt = _FORMAT_OF.get(accepted) or ("GIF" if image.format == "GIF" else "PNG")
         result = encode(to_gray(image), fmt)
-    key = _store(result, fmt)
-    headers = {"X-Result-Key": key} if key else {}
+    key = results.store(config.images_binding, result, fmt.lower())
+    extra = {headers.RESULT_KEY: key} if key else {}
     if accepted == "text/plain":
-        response = flask.Response(base64.b64encode(result), headers=headers,
+        response = flask.Response(base64.b64encode(result), headers=extra,
                                   content_type="text/plain")
     else:
-        response = flask.Response(result, headers=headers, content_type=accepted)
+        response = flask.Response(result, headers=extra, content_type=accepted)
     return events.record_after(response, "grayscale", len(data))
 
 

@@ -1,8 +1,10 @@
-"""deploy/Dockerfile, checked statically (Docker cannot run here), and the build-time fetch.
+"""deploy/Dockerfile, checked statically (Docker cannot run here).
 
 The Dockerfile parses; every stage is python:3.11-slim; the image runs as a non-root user;
 every ARG is used; every file it COPYs exists and survives .dockerignore; the packages it
-installs are pinned in requirements.txt and cover what the functions import.
+installs are pinned in requirements.txt and cover what the functions import; the model it
+fetches at build time is classify's own default. The downloader it runs is
+functions/classify/classify_fetch.py, tested in tests/functions/test_fetch.py.
 """
 
 from __future__ import annotations
@@ -10,25 +12,23 @@ from __future__ import annotations
 import ast
 import fnmatch
 import functools
-import hashlib
 import importlib.metadata
+import importlib.util
 import re
 import shlex
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from deploy import fetch_model
 from tests.conftest import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
 BASE_IMAGE = "python:3.11-slim"
+DOWNLOADER = "functions/classify/classify_fetch.py"
+CLASSIFY_SETTINGS = REPO_ROOT / "functions" / "classify" / "classify_settings.py"
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def _copied_sources(stages: list[list[dict[str, Any]]]) -> Iterator[str]:
 def test_every_copied_file_exists_and_is_in_the_build_context(
         stages: list[list[dict[str, Any]]]) -> None:
     sources = list(_copied_sources(stages))
-    assert {"requirements.txt", "deploy/fetch_model.py", "bindings/", "functions/"} <= set(sources)
+    assert {"requirements.txt", DOWNLOADER, "bindings/", "functions/"} <= set(sources)
     for source in sources:
         assert (REPO_ROOT / source).exists(), source
         assert _in_context(source.rstrip("/")), f"{source} is excluded by .dockerignore"
@@ -238,57 +238,29 @@ def test_installed_packages_cover_what_the_functions_import(
         assert provided & installed, f"import {module} ({provided}) is not installed in the image"
 
 
-@pytest.fixture
-def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A loopback HTTP server on a free port serving ``tmp_path / 'www'``."""
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_build_fetches_each_file_with_the_one_downloader(
+        stages: list[list[dict[str, Any]]]) -> None:
+    build = stages[1]
+    copies = [shlex.split(ins["value"]) for ins in build if ins["instruction"] == "COPY"]
+    [target] = [words[-1] for words in copies if words[0] == DOWNLOADER]
+    runs = " ".join(ins["value"] for ins in build if ins["instruction"] == "RUN")
+    for url, sha256, dest in (("MODEL_URL", "MODEL_SHA256", "/opt/models/model.tflite"),
+                              ("LABELS_URL", "LABELS_SHA256", "/opt/models/labels.txt")):
+        assert f'python {target} "${{{url}}}" "${{{sha256}}}" {dest}' in runs
 
 
-def test_fetch_writes_the_file_when_the_sha256_matches(file_server: Any, tmp_path: Path) -> None:
-    base, root = file_server
-    payload = bytes(range(256)) * 1000
-    (root / "model.tflite").write_bytes(payload)
-    dest = tmp_path / "models" / "model.tflite"
-    digest = hashlib.sha256(payload).hexdigest()
-    assert fetch_model.main([f"{base}/model.tflite", digest.upper(), str(dest)]) == 0
-    assert dest.read_bytes() == payload
-    assert dest.stat().st_mode & 0o777 == 0o644
-    assert [p.name for p in dest.parent.iterdir()] == ["model.tflite"]
-
-
-def test_fetch_refuses_a_wrong_sha256_and_leaves_nothing(file_server: Any, tmp_path: Path,
-                                                         capsys: Any) -> None:
-    base, root = file_server
-    (root / "model.tflite").write_bytes(b"not the model")
-    dest = tmp_path / "models" / "model.tflite"
-    assert fetch_model.main([f"{base}/model.tflite", "0" * 64, str(dest)]) == 1
-    assert "sha256" in capsys.readouterr().err
-    assert list(dest.parent.iterdir()) == []
-
-
-def test_fetch_reports_a_missing_file(file_server: Any, tmp_path: Path) -> None:
-    base, _ = file_server
-    dest = tmp_path / "models" / "m.tflite"
-    with pytest.raises(fetch_model.FetchError, match="404"):
-        fetch_model.fetch(f"{base}/absent.tflite", "a" * 64, dest)
-    assert list(dest.parent.iterdir()) == []
-
-
-@pytest.mark.parametrize("argv, status", [
-    (["", "", "/nonexistent/m.tflite"], 0),          # no model for this function: nothing to do
-    (["http://127.0.0.1:9/m", "", "/tmp/m"], 2),     # half a pair is a mistake
-    (["http://127.0.0.1:9/m", "xyz", "/tmp/m"], 1),  # not a digest
-    (["only-one"], 2),
-])
-def test_fetch_arguments(argv: list[str], status: int) -> None:
-    assert fetch_model.main(argv) == status
+def test_classify_build_args_are_classify_s_own_model_source(description_data: Any) -> None:
+    """serverless.yaml repeats the model source for the image build; classify_settings.py owns
+    it, and SOURCES.md records it. The labels come from a commit, not a branch."""
+    spec = importlib.util.spec_from_file_location("classify_settings", CLASSIFY_SETTINGS)
+    assert spec is not None and spec.loader is not None
+    owner = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, owner)  # its dataclass looks its module up there
+    spec.loader.exec_module(owner)
+    args = description_data["functions"]["classify"]["build"]["args"]
+    assert args == {"MODEL_URL": owner.MODEL_URL, "MODEL_SHA256": owner.MODEL_SHA256,
+                    "LABELS_URL": owner.LABELS_URL, "LABELS_SHA256": owner.LABELS_SHA256}
+    assert "/raw/master/" not in owner.LABELS_URL
+    sources = (REPO_ROOT / "SOURCES.md").read_text(encoding="utf-8")
+    for value in args.values():
+        assert value in sources

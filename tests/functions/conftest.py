@@ -7,18 +7,21 @@ skipped), whatever else runs on this machine.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import flask.testing
 import functions_framework
 import pytest
 from PIL import Image
 
-import bindings.client
-import bindings.events
+import bindings.dapr.client
+import bindings.dapr.events
 from bindings import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,12 +46,12 @@ def no_sidecar(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("DAPR_HEALTH_TIMEOUT", "1")
     monkeypatch.setenv("SIDECAR_WAIT_SECONDS", "0.05")
     settings.get.cache_clear()
-    bindings.client.reset()
+    bindings.dapr.client.reset()
     yield
     # Let queued events fail here, while the SDK still points at the closed port.
-    bindings.events.recorder().queue.join()
+    bindings.dapr.events.recorder().queue.join()
     settings.get.cache_clear()
-    bindings.client.reset()
+    bindings.dapr.client.reset()
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +69,16 @@ def load() -> Callable[[str], FunctionClient]:
         app = functions_framework.create_app(name, str(FUNCTIONS[name]))
         return app.test_client()
     return _load
+
+
+def function_module(name: str) -> ModuleType:
+    """A fresh copy of ``functions/<name>/main.py`` as a module (its settings read now)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_main", FUNCTIONS[name])
+    assert spec is not None and spec.loader is not None, FUNCTIONS[name]
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as functions-framework does; dataclasses look it up
+    spec.loader.exec_module(module)
+    return module
 
 
 def image_bytes(image: Image.Image, fmt: str, **params: object) -> bytes:

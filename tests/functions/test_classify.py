@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bindings import settings
-
 from .conftest import FUNCTIONS, image_bytes
 
 sys.path.insert(0, str(FUNCTIONS["classify"].parent))
+import classify_settings
 from classify_model import Classifier, model_paths, read_labels
 
 
@@ -56,7 +55,6 @@ def test_v1_192_model_reads_its_input_size(seed_data: Path):
 def test_v1_model_through_the_function(load, seed_file, seed_data, monkeypatch):
     monkeypatch.setenv("CLASSIFY_MODEL_PATH",
                        str(seed_data / "models" / "mobilenet_v1_0.75_192_quant.tflite"))
-    settings.get.cache_clear()
     response = load("classify").post("/classify", data=seed_file("food.jpg"))
     # SOURCES.md: the v1 0.75/192 model scores food.jpg hotdog with raw 251.
     assert response.get_data(as_text=True).startswith("hotdog is detected with 2")
@@ -64,7 +62,7 @@ def test_v1_model_through_the_function(load, seed_file, seed_data, monkeypatch):
 
 
 def test_ties_go_to_the_lowest_index(seed_data: Path):
-    classifier = Classifier(*model_paths(settings.get()))
+    classifier = Classifier(*model_paths(classify_settings.load()))
     raw = np.zeros(1001, dtype=np.uint8)
     raw[[7, 3, 500]] = 200
     top = classifier.top(raw, 3)
@@ -81,7 +79,7 @@ def test_long_and_numbered_label_forms(tmp_path: Path):
 
 
 def test_default_model_comes_from_seed_data(seed_data: Path):
-    model, labels = model_paths(settings.get())
+    model, labels = model_paths(classify_settings.load())
     assert model == seed_data / "models" / "mobilenet_v2_1.0_224_quant.tflite"
     assert labels == seed_data / "labels_mobilenet_quant_v1_224.txt"
 

@@ -1,5 +1,6 @@
-"""Events in batches: the recorder's draining, the array form of ``POST /create_event`` on
-MariaDB and on the sqlite: extension, and exactly one event per successful image request."""
+"""Events in batches: the array form of ``POST /create_event`` on MariaDB and on the sqlite:
+extension, and exactly one event per successful image request (the recorder's own draining is
+tested in tests/bindings/dapr/test_events.py)."""
 
 from __future__ import annotations
 
@@ -9,59 +10,14 @@ import random
 import threading
 import time
 from contextlib import ExitStack
-from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
-from bindings.events import BATCH_SIZE, Recorder
-
 from .conftest import image_bytes
 from .stack import RATE_LIMIT, client_headers, start_stack
-
-
-class _RecordingRecorder(Recorder):
-    """A recorder whose sends are kept in memory (or fail), to see how events are grouped."""
-
-    def __init__(self, fail: bool = False) -> None:
-        super().__init__(queue_size=1000)
-        self.batches: list[list[dict[str, Any]]] = []
-        self.fail = fail
-        self.gate = threading.Event()
-        self.gate.set()
-
-    def _send(self, batch: list[dict[str, Any]]) -> None:
-        self.batches.append(batch)
-        assert self.gate.wait(10)
-        if self.fail:
-            raise ConnectionError("events service down")
-
-
-@pytest.mark.parametrize("fail", [False, True])
-def test_recorder_drains_the_queue_in_bounded_batches(fail):
-    recorder = _RecordingRecorder(fail)
-    events = [{"event_ts": n, "op_type": "t", "input_size": n} for n in range(2 * BATCH_SIZE + 8)]
-    recorder.gate.clear()
-    recorder.submit(events[0])
-    while not recorder.batches:  # the sender holds the first event alone, and is stuck on it
-        time.sleep(0.001)
-    for event in events[1:]:
-        recorder.submit(event)
-    recorder.gate.set()
-    recorder.queue.join()
-    assert [len(b) for b in recorder.batches] == [1, BATCH_SIZE, BATCH_SIZE, 7]
-    assert [e for b in recorder.batches for e in b] == events
-    assert (recorder.sent, recorder.failed) == ((0, len(events)) if fail
-                                                else (len(events), 0))
-
-
-def test_idle_recorder_sends_a_lone_event_at_once():
-    recorder = _RecordingRecorder()
-    recorder.submit({"event_ts": 1, "op_type": "t", "input_size": 1})
-    recorder.queue.join()
-    assert [len(b) for b in recorder.batches] == [1]
 
 
 def _all_events(url: str) -> list[dict]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
-from .conftest import FUNCTIONS
+from .conftest import function_module
 
 GOOD = {"event_ts": 1665358852918, "op_type": "grayscale", "input_size": 68016}
 
@@ -92,10 +91,7 @@ def test_valid_array_reaches_the_database_step(load):
 
 @pytest.mark.parametrize("count", [1, 2, 1000])
 def test_insert_statement_has_one_placeholder_row_per_event(count):
-    spec = importlib.util.spec_from_file_location("events_main", FUNCTIONS["events"])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sql = module.insert_statement(count)
+    sql = function_module("events").insert_statement(count)
     head, values = sql.split(" VALUES ")
     assert head == "INSERT INTO events (event_ts, op_type, input_size)"
     assert values.split(", (") == ["(?, ?, ?)"] + ["?, ?, ?)"] * (count - 1)

@@ -1,9 +1,11 @@
-"""The model download code, against a loopback HTTP server serving files the test makes."""
+"""The one model downloader (classify_fetch: classify's first start and deploy/Dockerfile's
+build step), against a loopback HTTP server serving files the test makes."""
 
 from __future__ import annotations
 
 import hashlib
 import http.server
+import io
 import sys
 import threading
 from collections.abc import Iterator
@@ -11,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bindings import settings
-
 from .conftest import FUNCTIONS
 
 sys.path.insert(0, str(FUNCTIONS["classify"].parent))
+import classify_fetch
+import classify_settings
 from classify_fetch import FetchError, fetch
 from classify_model import model_paths
 
@@ -56,24 +58,28 @@ def served(tmp_path: Path) -> Iterator[tuple[_Server, bytes, str]]:
 def test_fetch_verifies_and_places_the_file(served, tmp_path):
     server, payload, digest = served
     dest = tmp_path / "cache" / "model.tflite"
-    assert fetch(f"{server.url}/model.tflite", digest, dest, progress=False) == dest
+    assert fetch(f"{server.url}/model.tflite", digest, dest) == dest
     assert dest.read_bytes() == payload
     assert list(dest.parent.iterdir()) == [dest]  # no temporary file left behind
 
 
-def test_fetch_refuses_a_wrong_sha256(served, tmp_path):
+def test_fetch_and_command_refuse_a_wrong_sha256_and_leave_nothing(served, tmp_path, capsys):
     server, _, _ = served
     dest = tmp_path / "cache" / "model.tflite"
     with pytest.raises(FetchError, match="sha256"):
-        fetch(f"{server.url}/model.tflite", "0" * 64, dest, progress=False)
+        fetch(f"{server.url}/model.tflite", "0" * 64, dest)
+    assert list(dest.parent.iterdir()) == []
+    # The command line deploy/Dockerfile runs: exit status 1 fails the image build.
+    assert classify_fetch.main([f"{server.url}/model.tflite", "0" * 64, str(dest)]) == 1
+    assert "sha256" in capsys.readouterr().err
     assert list(dest.parent.iterdir()) == []
 
 
 def test_fetch_once_then_reuse(served, tmp_path):
     server, _, digest = served
     dest = tmp_path / "cache" / "model.tflite"
-    fetch(f"{server.url}/model.tflite", digest, dest, progress=False)
-    fetch(f"{server.url}/model.tflite", digest, dest, progress=False)
+    fetch(f"{server.url}/model.tflite", digest, dest)
+    fetch(f"{server.url}/model.tflite", digest, dest)
     assert server.requests == ["/model.tflite"]
 
 
@@ -81,14 +87,18 @@ def test_fetch_replaces_a_corrupt_cached_file(served, tmp_path):
     server, payload, digest = served
     dest = tmp_path / "model.tflite"
     dest.write_bytes(b"half a model")
-    fetch(f"{server.url}/model.tflite", digest, dest, progress=False)
+    fetch(f"{server.url}/model.tflite", digest, dest)
     assert dest.read_bytes() == payload
 
 
-def test_fetch_reports_http_errors(served, tmp_path):
+def test_fetch_reports_http_errors_and_leaves_nothing(served, tmp_path):
     server, _, digest = served
     with pytest.raises(FetchError, match="404"):
-        fetch(f"{server.url}/missing.tflite", digest, tmp_path / "m.tflite", progress=False)
+        fetch(f"{server.url}/missing.tflite", digest, tmp_path / "m.tflite")
+    dest = tmp_path / "models" / "m.tflite"
+    with pytest.raises(FetchError, match="404"):
+        fetch(f"{server.url}/absent.tflite", "a" * 64, dest)
+    assert list(dest.parent.iterdir()) == []
 
 
 def test_without_seed_data_the_model_and_labels_are_fetched(served, tmp_path, monkeypatch):
@@ -101,7 +111,37 @@ def test_without_seed_data_the_model_and_labels_are_fetched(served, tmp_path, mo
     monkeypatch.setenv("MODEL_SHA256", digest)
     monkeypatch.setenv("LABELS_URL", f"{server.url}/labels.txt")
     monkeypatch.setenv("LABELS_SHA256", hashlib.sha256(labels).hexdigest())
-    settings.get.cache_clear()
-    model, label_file = model_paths(settings.get())
+    model, label_file = model_paths(classify_settings.load())
     assert model.read_bytes() == payload and label_file.read_bytes() == labels
     assert model.parent == label_file.parent == tmp_path / "cache"
+
+
+def test_fetch_reports_progress_in_tenths(served, tmp_path):
+    server, payload, digest = served
+    progress = io.StringIO()
+    fetch(f"{server.url}/model.tflite", digest, tmp_path / "m.tflite", progress=progress)
+    lines = progress.getvalue().splitlines()
+    assert 2 <= len(lines) <= 10
+    assert lines[-1] == f"{server.url}/model.tflite: {len(payload)}/{len(payload)} bytes"
+
+
+# The command line deploy/Dockerfile runs: python classify_fetch.py URL SHA256 DEST
+
+
+def test_command_writes_the_file_when_the_sha256_matches(served, tmp_path):
+    server, payload, digest = served
+    dest = tmp_path / "models" / "model.tflite"
+    assert classify_fetch.main([f"{server.url}/model.tflite", digest.upper(), str(dest)]) == 0
+    assert dest.read_bytes() == payload
+    assert dest.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in dest.parent.iterdir()] == ["model.tflite"]
+
+
+@pytest.mark.parametrize("argv, status", [
+    (["", "", "/nonexistent/m.tflite"], 0),          # no model for this function: nothing to do
+    (["http://127.0.0.1:9/m", "", "/tmp/m"], 2),     # half a pair is a mistake
+    (["http://127.0.0.1:9/m", "xyz", "/tmp/m"], 1),  # not a digest
+    (["only-one"], 2),
+])
+def test_command_arguments(argv: list[str], status: int) -> None:
+    assert classify_fetch.main(argv) == status

@@ -17,7 +17,8 @@ from typing import Any
 
 import flask
 
-from . import settings
+from .. import settings
+from . import headers
 from .errors import HttpError, MethodNotAllowed, NotFound
 
 __all__ = ["Handler", "Router", "json_response", "text_response"]
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[flask.Request], flask.Response]
 
 #: Headers a browser page may read from our answers.
-_EXPOSED_HEADERS = "Retry-After, X-Result-Key"
+_EXPOSED_HEADERS = ", ".join((headers.RETRY_AFTER, headers.RESULT_KEY))
 _PREFLIGHT_MAX_AGE = "600"
 _DRAIN_CHUNK = 64 * 1024
 
@@ -81,7 +82,7 @@ class Router:
         if handler is None:
             allowed = _allowed(methods)
             raise MethodNotAllowed(f"{method} is not allowed on {path}", {"allowed": allowed},
-                                   headers={"Allow": ", ".join(allowed)})
+                                   headers={headers.ALLOW: ", ".join(allowed)})
         return handler(request)
 
     def _help(self, request: flask.Request) -> flask.Response:
@@ -97,27 +98,28 @@ def _allowed(methods: Iterable[str]) -> list[str]:
 
 def _preflight(request: flask.Request, methods: Iterable[str]) -> flask.Response:
     allowed = ", ".join(_allowed(methods))
-    requested = request.headers.get("Access-Control-Request-Headers", "Content-Type, Accept")
+    requested = request.headers.get(headers.REQUEST_HEADERS,
+                                    f"{headers.CONTENT_TYPE}, {headers.ACCEPT}")
     response = flask.Response(status=HTTPStatus.NO_CONTENT)
-    del response.headers["Content-Type"]
-    response.headers["Allow"] = allowed
-    response.headers["Access-Control-Allow-Methods"] = allowed
-    response.headers["Access-Control-Allow-Headers"] = requested
-    response.headers["Access-Control-Max-Age"] = _PREFLIGHT_MAX_AGE
+    del response.headers[headers.CONTENT_TYPE]
+    response.headers[headers.ALLOW] = allowed
+    response.headers[headers.ALLOW_METHODS] = allowed
+    response.headers[headers.ALLOW_HEADERS] = requested
+    response.headers[headers.MAX_AGE] = _PREFLIGHT_MAX_AGE
     return response
 
 
 def _add_cors(request: flask.Request, response: flask.Response) -> None:
     allowed = settings.get().cors_allowed_origins
-    response.headers["Access-Control-Expose-Headers"] = _EXPOSED_HEADERS
+    response.headers[headers.EXPOSE_HEADERS] = _EXPOSED_HEADERS
     if "*" in allowed:
-        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers[headers.ALLOW_ORIGIN] = "*"
         return
     # The answer depends on the Origin header, so caches must key on it.
-    response.vary.add("Origin")
-    origin = request.headers.get("Origin")
+    response.vary.add(headers.ORIGIN)
+    origin = request.headers.get(headers.ORIGIN)
     if origin and origin in allowed:
-        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers[headers.ALLOW_ORIGIN] = origin
 
 
 def _discard_unread_body(request: flask.Request) -> None:
@@ -149,5 +151,5 @@ def _without_body_drain(response: flask.Response) -> flask.Response:
     body = response.get_data()
     response.response = iter((body,))
     if response.status_code != HTTPStatus.NO_CONTENT:
-        response.headers["Content-Length"] = str(len(body))
+        response.headers[headers.CONTENT_LENGTH] = str(len(body))
     return response

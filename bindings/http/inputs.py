@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import flask
 
-from . import settings
+from .. import settings
+from . import headers
 from .errors import BadRequest, NotAcceptable, PayloadTooLarge
 
 __all__ = ["client_address", "negotiate", "read_body"]
@@ -50,7 +51,7 @@ def client_address(request: flask.Request) -> str:
     remote = request.remote_addr or "unknown"
     if not settings.get().trust_proxy:
         return remote
-    forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
+    forwarded = [part.strip() for part in request.headers.get(headers.FORWARDED_FOR, "").split(",")]
     candidate = forwarded[-1] if forwarded else ""
     try:
         return str(ipaddress.ip_address(candidate))
@@ -60,10 +61,10 @@ def client_address(request: flask.Request) -> str:
 
 def negotiate(request: flask.Request, offers: Sequence[str]) -> str:
     """The offer the Accept header prefers; ``offers[0]`` without one; NotAcceptable if none."""
-    if not request.headers.get("Accept", "").strip():
+    if not request.headers.get(headers.ACCEPT, "").strip():
         return offers[0]
     best = request.accept_mimetypes.best_match(offers)
     if best is None:
-        raise NotAcceptable(f"cannot answer with {request.headers['Accept']!r}",
+        raise NotAcceptable(f"cannot answer with {request.headers[headers.ACCEPT]!r}",
                             {"available": list(offers)})
     return best

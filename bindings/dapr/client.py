@@ -35,7 +35,7 @@ from typing import Any
 import grpc
 from dapr.clients.grpc.client import DaprGrpcClient
 
-from . import settings
+from .. import settings
 
 __all__ = ["SidecarUnavailable", "deadline", "get_client", "has_component", "reset"]
 
@@ -107,7 +107,9 @@ class _Holder:
     def create(self) -> None:
         try:
             client = DaprGrpcClient(interceptors=[_DeadlineInterceptor()])
-        except Exception as err:  # the SDK raises TimeoutError, DaprInternalError, grpc errors
+        # The SDK raises TimeoutError, DaprInternalError, grpc errors; whatever it raises, the
+        # next request must be able to try again, so nothing may escape this thread.
+        except Exception as err:  # noqa: BLE001
             log.warning("Dapr sidecar not reachable, will retry on the next request: %s", err)
             with self.lock:
                 self.started = None
@@ -153,7 +155,8 @@ def has_component(name: str) -> bool:
     try:
         with deadline(settings.get().state_timeout_seconds):
             metadata = get_client().get_metadata()
-    except Exception as err:  # any failure means "not known to exist": skip, do not fail
+    # Any failure means "not known to exist": skip, do not fail.
+    except Exception as err:  # noqa: BLE001
         log.warning("could not list the sidecar's components: %s", err)
         return False
     holder.components = frozenset(c.name for c in metadata.registered_components)

@@ -25,8 +25,8 @@ from typing import Any
 
 import flask
 
-from . import settings
-from .client import get_client
+from .. import settings
+from .client import deadline, get_client
 
 __all__ = ["BATCH_SIZE", "Recorder", "record", "record_after", "recorder"]
 
@@ -67,7 +67,8 @@ class Recorder:
             try:
                 self._send(batch)
                 self.sent += len(batch)
-            except Exception as err:  # any failure: log and move on to the next events
+            # Any failure: log it and move on to the next events (the thread must live on).
+            except Exception as err:  # noqa: BLE001
                 self.failed += len(batch)
                 log.warning("could not record %d event(s), the first %s: %s", len(batch),
                             batch[0], err)
@@ -88,9 +89,12 @@ class Recorder:
     def _send(self, batch: list[dict[str, Any]]) -> None:
         config = settings.get()
         client = get_client()
-        client.invoke_method(config.events_app_id, "create_event",
-                             data=json.dumps(batch), content_type="application/json",
-                             http_verb="POST", timeout=config.event_timeout_seconds)
+        # Bounded through the channel's deadline, as every other sidecar call is (the SDK's
+        # own ``timeout`` argument is typed as whole seconds).
+        with deadline(config.event_timeout_seconds):
+            client.invoke_method(config.events_app_id, "create_event",
+                                 data=json.dumps(batch), content_type="application/json",
+                                 http_verb="POST")
 
 
 _recorder: Recorder | None = None

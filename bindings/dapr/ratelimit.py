@@ -47,10 +47,11 @@ import grpc
 from dapr.clients.grpc._state import Concurrency, StateOptions
 from dapr.clients.grpc.client import DaprGrpcClient
 
-from . import settings
+from .. import settings
+from ..http import headers
+from ..http.errors import TooManyRequests
+from ..http.inputs import client_address
 from .client import deadline, get_client
-from .errors import TooManyRequests
-from .inputs import client_address
 
 __all__ = ["Decision", "admission", "decide", "enforce"]
 
@@ -179,7 +180,7 @@ def _refuse_if(key: str, decision: Decision | None) -> None:
         "rate limit exceeded, retry later",
         {"limit": config.rate_limit_requests, "window_seconds": config.rate_limit_window_seconds,
          "retry_after": decision.retry_after},
-        headers={"Retry-After": str(decision.retry_after)})
+        headers={headers.RETRY_AFTER: str(decision.retry_after)})
 
 
 def _known_refusal(key: str) -> Decision | None:
@@ -227,7 +228,8 @@ def decide(key: str) -> Decision:
                 return decision
             # Lost the race: back off a little, at random, so contenders spread out.
             time.sleep(random.uniform(0, 0.002))
-    except Exception as err:  # any store failure or timeout: let the request through
+    # Any store failure or timeout lets the request through (fail open, logged).
+    except Exception as err:  # noqa: BLE001
         log.warning("rate limit not enforced for %s (state store %r): %s",
                     key, config.state_store, err)
         return Decision(True, failed_open=str(err) or type(err).__name__)

@@ -17,8 +17,9 @@ import pytest
 import redis
 from PIL import Image
 
-from .conftest import image_bytes
-from .stack import Stack, client_headers, start_stack
+from bindings.dapr.ratelimit import _LastWrites, _Written
+from tests.functions.conftest import image_bytes
+from tests.functions.stack import Stack, client_headers, start_stack
 
 LIMIT = 30
 TINY = image_bytes(Image.new("RGB", (8, 8), (4, 5, 6)), "PNG")
@@ -38,7 +39,9 @@ def _key(stack: Stack, headers: dict[str, str]) -> str:
 
 
 def _stored_count(redis_client: redis.Redis, key: str) -> int:
-    return json.loads(redis_client.hget(key, "data"))["count"]
+    data = redis_client.hget(key, "data")
+    assert data is not None, f"no rate-limit item {key}"
+    return json.loads(data)["count"]
 
 
 @contextmanager
@@ -130,8 +133,6 @@ def test_falls_back_to_reading_when_another_writer_changed_the_item(grayscale, r
 
 
 def test_last_writes_is_a_bounded_lru_that_keeps_the_latest_write():
-    from bindings.ratelimit import _LastWrites, _Written
-
     cache = _LastWrites(2)
     cache.put("a", _Written(3, 7, 3))
     cache.put("b", _Written(1, 7, 1))
@@ -140,7 +141,9 @@ def test_last_writes_is_a_bounded_lru_that_keeps_the_latest_write():
     assert (cache.get("b"), cache.get("c")) == (None, _Written(1, 7, 1))
     cache.put("a", _Written(2, 7, 2))  # a slower thread's older write of the same window
     assert cache.get("a") == _Written(3, 7, 3)
-    cache.missed("a", cache.get("a"))
+    latest = cache.get("a")
+    assert latest is not None
+    cache.missed("a", latest)
     assert cache.get("a") == _Written(0, 7, 3, misses=1)
     cache.put("a", _Written(5, 7, 5), keep_misses=True)
     assert cache.get("a") == _Written(5, 7, 5, misses=1)
