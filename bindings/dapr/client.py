@@ -39,7 +39,7 @@ from .. import settings
 
 __all__ = ["SidecarUnavailable", "deadline", "get_client", "has_component", "reset"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 #: Absolute ``time.monotonic()`` by which gRPC calls in this context must finish, or None.
 _deadline: ContextVar[float | None] = ContextVar("dapr_call_deadline", default=None)
@@ -110,7 +110,7 @@ class _Holder:
         # The SDK raises TimeoutError, DaprInternalError, grpc errors; whatever it raises, the
         # next request must be able to try again, so nothing may escape this thread.
         except Exception as err:  # noqa: BLE001
-            log.warning("Dapr sidecar not reachable, will retry on the next request: %s", err)
+            _log.warning("Dapr sidecar not reachable, will retry on the next request: %s", err)
             with self.lock:
                 self.started = None
             return
@@ -157,7 +157,7 @@ def has_component(name: str) -> bool:
             metadata = get_client().get_metadata()
     # Any failure means "not known to exist": skip, do not fail.
     except Exception as err:  # noqa: BLE001
-        log.warning("could not list the sidecar's components: %s", err)
+        _log.warning("could not list the sidecar's components: %s", err)
         return False
     holder.components = frozenset(c.name for c in metadata.registered_components)
     return name in holder.components

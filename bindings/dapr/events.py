@@ -30,7 +30,7 @@ from .client import deadline, get_client
 
 __all__ = ["BATCH_SIZE", "Recorder", "record", "record_after", "recorder"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 #: Most events sent in one invocation (the events service takes up to 1000 per request).
 BATCH_SIZE = 100
@@ -53,7 +53,7 @@ class Recorder:
             self.queue.put_nowait(event)
         except queue.Full:
             self.dropped += 1
-            log.warning("events queue full, dropped event %s", event)
+            _log.warning("events queue full, dropped event %s", event)
 
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -70,7 +70,7 @@ class Recorder:
             # Any failure: log it and move on to the next events (the thread must live on).
             except Exception as err:  # noqa: BLE001
                 self.failed += len(batch)
-                log.warning("could not record %d event(s), the first %s: %s", len(batch),
+                _log.warning("could not record %d event(s), the first %s: %s", len(batch),
                             batch[0], err)
             finally:
                 for _ in batch:

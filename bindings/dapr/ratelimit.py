@@ -55,7 +55,7 @@ from .client import deadline, get_client
 
 __all__ = ["Decision", "admission", "decide", "enforce"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 #: Lost races tolerated before giving up; each lost race means another request was admitted,
 #: so this only runs out with more concurrent requests from one client than this.
@@ -230,7 +230,7 @@ def decide(key: str) -> Decision:
             time.sleep(random.uniform(0, 0.002))
     # Any store failure or timeout lets the request through (fail open, logged).
     except Exception as err:  # noqa: BLE001
-        log.warning("rate limit not enforced for %s (state store %r): %s",
+        _log.warning("rate limit not enforced for %s (state store %r): %s",
                     key, config.state_store, err)
         return Decision(True, failed_open=str(err) or type(err).__name__)
     return Decision(False, retry_after=1)
@@ -323,5 +323,5 @@ def _count_in_window(data: bytes, window: int) -> int:
         if int(stored["window"]) == window:
             return max(int(stored["count"]), 0)
     except (ValueError, TypeError, KeyError):
-        log.warning("ignoring unreadable rate-limit item %r", data[:100])
+        _log.warning("ignoring unreadable rate-limit item %r", data[:100])
     return 0

@@ -20,7 +20,7 @@ from .client import deadline, get_client, has_component
 
 __all__ = ["store"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 _CREATE = "create"
 
@@ -40,6 +40,6 @@ def store(binding_name: str, data: bytes, extension: str) -> str | None:
                                         binding_metadata=metadata)
     # Storage is a side effect: any failure is logged and never fails the answer.
     except Exception as err:  # noqa: BLE001
-        log.warning("could not store result %s in binding %r: %s", key, binding_name, err)
+        _log.warning("could not store result %s in binding %r: %s", key, binding_name, err)
         return None
     return key

@@ -23,7 +23,7 @@ from .errors import HttpError, MethodNotAllowed, NotFound
 
 __all__ = ["Handler", "Router", "json_response", "text_response"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 Handler = Callable[[flask.Request], flask.Response]
 
@@ -64,7 +64,7 @@ class Router:
         except HttpError as err:
             response = _error_response(err)
         except Exception:  # the last line of defence: log it, answer JSON, keep serving
-            log.exception("unexpected error serving %s %s", request.method, request.path)
+            _log.exception("unexpected error serving %s %s", request.method, request.path)
             response = _error_response(HttpError("internal error", "see the function's log"))
         _add_cors(request, response)
         _discard_unread_body(request)

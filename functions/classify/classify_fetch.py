@@ -26,7 +26,7 @@ from typing import BinaryIO, TextIO
 
 __all__ = ["FetchError", "fetch", "main", "sha256_of"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 _CHUNK = 256 * 1024
 _TIMEOUT_SECONDS = 60.0
@@ -72,7 +72,7 @@ def fetch(url: str, sha256: str, dest: Path, progress: TextIO | None = None,
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
-    log.info("fetched %s into %s", url, dest)
+    _log.info("fetched %s into %s", url, dest)
     return dest
 
 

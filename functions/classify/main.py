@@ -20,7 +20,7 @@ from bindings.imaging import decoding, open_image
 
 __all__ = ["classifier", "classify", "config"]
 
-HELP = ("Try POSTing data to /classify such as: "
+_HELP = ("Try POSTing data to /classify such as: "
         "`curl http://localhost:9006/classify -X POST --data-binary '@grace_hopper.jpg'`")
 _OFFERS = ("text/plain", "application/json")
 _TOP_COUNT = 5
@@ -48,7 +48,7 @@ def _classify(request: flask.Request) -> flask.Response:
     return events.record_after(response, "classify", len(data))
 
 
-_router = Router(HELP, {"/classify": {"POST": _classify}})
+_router = Router(_HELP, {"/classify": {"POST": _classify}})
 
 
 def classify(request: flask.Request) -> flask.Response:

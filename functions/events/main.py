@@ -37,15 +37,15 @@ from bindings.http.router import Router, json_response
 __all__ = ["EventsSettings", "config", "events", "insert_statement", "load_settings",
            "validate_event", "validate_events", "validate_paging"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
-HELP = "The valid endpoints are /init /create_event /events"
-CREATE_TABLE = ("CREATE TABLE IF NOT EXISTS events (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+_HELP = "The valid endpoints are /init /create_event /events"
+_CREATE_TABLE = ("CREATE TABLE IF NOT EXISTS events (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
                 "event_ts BIGINT NOT NULL, op_type VARCHAR(20) NOT NULL, "
                 "input_size BIGINT NOT NULL)")
-INSERT = "INSERT INTO events (event_ts, op_type, input_size) VALUES "
+_INSERT = "INSERT INTO events (event_ts, op_type, input_size) VALUES "
 _ROW = "(?, ?, ?)"
-SELECT = ("SELECT id, event_ts, op_type, input_size FROM events WHERE id > ? "
+_SELECT = ("SELECT id, event_ts, op_type, input_size FROM events WHERE id > ? "
           "ORDER BY id LIMIT ?")
 #: Most events in one request, and the body cap that follows: an event is a few dozen bytes
 #: of JSON, so 256 bytes each is ample.
@@ -89,19 +89,19 @@ def _invoke(operation: str, sql: str, params: list[Any] | None = None) -> bytes 
                                          binding_metadata=metadata).data
     # DB down, sidecar down, timeout: whatever it is, the caller gets a 503 saying so.
     except Exception as err:
-        log.warning("events binding %r failed on %s: %s", config.events_binding, operation, err)
+        _log.warning("events binding %r failed on %s: %s", config.events_binding, operation, err)
         raise ServiceUnavailable("the events database is not available",
                                  {"binding": config.events_binding, "reason": str(err)}) from err
 
 
-def ensure_table() -> None:
+def _ensure_table() -> None:
     """Create the table once per process (idempotent: IF NOT EXISTS)."""
     global _table_ready
     if _table_ready:
         return
     with _table_lock:
         if not _table_ready:
-            _invoke("exec", CREATE_TABLE)
+            _invoke("exec", _CREATE_TABLE)
             _table_ready = True
 
 
@@ -156,7 +156,7 @@ def validate_events(payload: Any) -> list[list[Any]]:
 
 def insert_statement(count: int) -> str:
     """``INSERT ... VALUES (?, ?, ?), ...`` for ``count`` rows; built from the count only."""
-    return INSERT + ", ".join([_ROW] * count)
+    return _INSERT + ", ".join([_ROW] * count)
 
 
 def validate_paging(args: Any) -> tuple[int, int]:
@@ -174,7 +174,7 @@ def validate_paging(args: Any) -> tuple[int, int]:
 def _init(request: flask.Request) -> flask.Response:
     global _table_ready
     with _table_lock:
-        _invoke("exec", CREATE_TABLE)
+        _invoke("exec", _CREATE_TABLE)
         _table_ready = True
     return json_response({"status": True})
 
@@ -186,7 +186,7 @@ def _create_event(request: flask.Request) -> flask.Response:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BadRequest("the body is not valid JSON", str(err)) from None
     rows = validate_events(payload)
-    ensure_table()
+    _ensure_table()
     _invoke("exec", insert_statement(len(rows)), [value for row in rows for value in row])
     if isinstance(payload, list):
         return json_response({"status": True, "count": len(rows)})
@@ -195,15 +195,15 @@ def _create_event(request: flask.Request) -> flask.Response:
 
 def _list_events(request: flask.Request) -> flask.Response:
     after, limit = validate_paging(request.args)
-    ensure_table()
-    data = _invoke("query", SELECT, [after, limit])
+    _ensure_table()
+    data = _invoke("query", _SELECT, [after, limit])
     rows = json.loads(data) if data else None
     return json_response([{"id": int(row["id"]), "event_ts": int(row["event_ts"]),
                            "op_type": str(row["op_type"]), "input_size": int(row["input_size"])}
                           for row in rows or []])
 
 
-_router = Router(HELP, {
+_router = Router(_HELP, {
     "/init": {"GET": _init, "POST": _init},
     "/create_event": {"POST": _create_event},
     "/events": {"GET": _list_events},

@@ -34,7 +34,7 @@ from bindings.settings import integer_between, read
 
 __all__ = ["GrayscaleSettings", "config", "encode", "grayscale", "load_settings", "to_gray"]
 
-HELP = ("Try POSTing data to /grayscale such as: "
+_HELP = ("Try POSTing data to /grayscale such as: "
         "`curl http://localhost:9005/grayscale -X POST --data-binary '@my_img.png'`")
 #: Accept offers in order of preference; text/plain is the seed's base64 answer.
 _OFFERS = ("text/plain", "image/png", "image/gif")
@@ -112,7 +112,7 @@ def _grayscale(request: flask.Request) -> flask.Response:
     return events.record_after(response, "grayscale", len(data))
 
 
-_router = Router(HELP, {"/grayscale": {"POST": _grayscale}})
+_router = Router(_HELP, {"/grayscale": {"POST": _grayscale}})
 
 
 def grayscale(request: flask.Request) -> flask.Response:
