@@ -131,7 +131,7 @@ def _table(plans: Sequence[AppPlan], web: WebServer, profile: str) -> str:
     return "\n".join(lines)
 
 
-def ready_line(plans: Sequence[AppPlan], web: WebServer) -> str:
+def _ready_line(plans: Sequence[AppPlan], web: WebServer) -> str:
     """The one line saying the stack is up, with every URL a user may want."""
     functions = [f"{plan.app.target or plan.app.app_id} {plan.app_url}" for plan in plans
                  if plan.app_url]
@@ -150,7 +150,7 @@ def _run(plans: Sequence[AppPlan], web: WebServer, supervisor: Supervisor,
     supervisor.wait_ready(timeout, stop.is_set)
     if stop.is_set():
         return 0
-    supervisor.say(ready_line(plans, web))
+    supervisor.say(_ready_line(plans, web))
     supervisor.run(stop.is_set)
     return 0
 

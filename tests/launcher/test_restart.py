@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from launcher.__main__ import build_parser, main
 from launcher.restart import CrashHistory, RestartPolicy
 
 
@@ -77,3 +78,19 @@ def test_a_limit_of_one_gives_up_at_the_first_exit() -> None:
 def test_impossible_policies_are_refused(fields: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         RestartPolicy(**fields)
+
+
+def test_the_command_line_sets_the_policy_and_refuses_impossible_ones(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args([])
+    assert (args.restart_delay, args.max_restart_delay, args.healthy_after, args.crash_limit,
+            args.crash_window) == (1.0, 30.0, 60.0, 5, 300.0)
+    for argv, message in ((["--crash-limit", "0"], "not a whole number >= 1"),
+                          (["--restart-delay", "-1"], "not a number of seconds >= 0"),
+                          (["--restart-delay", "nan"], "not a number of seconds >= 0"),
+                          (["--restart-delay", "5", "--max-restart-delay", "1"],
+                           "need 0 <= initial delay (5.0) <= max delay (1.0)")):
+        with pytest.raises(SystemExit) as stopped:
+            main([*argv, "--file", "/nonexistent/dapr.yaml"])
+        assert stopped.value.code == 2
+        assert message in capsys.readouterr().err
