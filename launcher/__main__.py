@@ -1,8 +1,9 @@
 """``python -m launcher``: run every app of a Dapr multi-app run file with a local runtime each,
-serve the web page with a proxy to the functions, and stop it all on Ctrl-C or SIGTERM.
+serve the web page with a proxy to the functions, restart any process that dies (with back-off,
+as Kubernetes does), and stop it all on Ctrl-C or SIGTERM.
 
-Exit codes: 0 after a requested stop, 1 when a port is taken or a process fails, 2 for a bad
-run file or command line.
+Exit codes: 0 after a requested stop, 1 when a port is taken, a process cannot start or keeps
+crashing, 2 for a bad run file or command line.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from types import FrameType
 from sidecar.settings import default_registry_dir
 
 from .plan import PROFILES, AppPlan, build_plan, find_taken_ports, proxy_routes
+from .restart import RestartPolicy
 from .runfile import RunFileError, load_run_file
-from .supervisor import StartupError, Supervisor
+from .supervisor import CrashLoop, StartupError, Supervisor
 from .web import WebServer
 
 __all__ = ["build_parser", "main"]
@@ -33,6 +35,22 @@ DEFAULT_GRACE = 10.0
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"not a port number 0-65535: {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds >= 0: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number >= 1: {text!r}")
     return int(text)
 
 
@@ -55,7 +73,38 @@ def build_parser() -> argparse.ArgumentParser:
              f"(default {default_registry_dir()})")
     add("--startup-timeout", type=float, default=DEFAULT_STARTUP_TIMEOUT,
         help=f"seconds to wait for every process to answer (default {DEFAULT_STARTUP_TIMEOUT:g})")
+    policy = RestartPolicy()
+    restart = parser.add_argument_group(
+        "restarts", "A process that exits is restarted after a delay that doubles at each exit "
+                    "in a row, as a pod's restartPolicy: Always with CrashLoopBackOff.")
+    restart.add_argument(
+        "--restart-delay", type=_seconds, default=policy.initial_delay, metavar="SECONDS",
+        help=f"delay before the first restart (default {policy.initial_delay:g})")
+    restart.add_argument(
+        "--max-restart-delay", type=_seconds, default=policy.max_delay, metavar="SECONDS",
+        help=f"the delay stops doubling here (default {policy.max_delay:g})")
+    restart.add_argument(
+        "--healthy-after", type=_seconds, default=policy.healthy_after, metavar="SECONDS",
+        help="a run this long resets the delay and the crash count "
+             f"(default {policy.healthy_after:g})")
+    restart.add_argument(
+        "--crash-limit", type=_count, default=policy.crash_limit, metavar="N",
+        help="stop the stack at the N-th exit of one process within --crash-window seconds "
+             f"without a healthy run in between; 1 stops at the first (default "
+             f"{policy.crash_limit})")
+    restart.add_argument(
+        "--crash-window", type=_seconds, default=policy.crash_window, metavar="SECONDS",
+        help=f"see --crash-limit (default {policy.crash_window:g})")
     return parser
+
+
+def _policy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RestartPolicy:
+    try:
+        return RestartPolicy(initial_delay=args.restart_delay, max_delay=args.max_restart_delay,
+                             healthy_after=args.healthy_after, crash_limit=args.crash_limit,
+                             crash_window=args.crash_window)
+    except ValueError as err:
+        parser.error(str(err))
 
 
 def _port_owners(plans: Sequence[AppPlan], web_port: int) -> dict[int, str]:
@@ -82,14 +131,13 @@ def _table(plans: Sequence[AppPlan], web: WebServer, profile: str) -> str:
     return "\n".join(lines)
 
 
-def _supervise(supervisor: Supervisor, stop: threading.Event) -> int:
-    """Until a stop is requested (0) or a child dies (1)."""
-    while not stop.wait(0.5):
-        dead = supervisor.exited()
-        if dead is not None:
-            print(f"launcher: {supervisor.death_report(dead)}", file=sys.stderr, flush=True)
-            return 1
-    return 0
+def _ready_line(plans: Sequence[AppPlan], web: WebServer) -> str:
+    """The one line saying the stack is up, with every URL a user may want."""
+    functions = [f"{plan.app.target or plan.app.app_id} {plan.app_url}" for plan in plans
+                 if plan.app_url]
+    runtimes = [f"{plan.app.app_id} {plan.dapr_url}" for plan in plans]
+    return (f"ready: web page {web.url} | functions {', '.join(functions) or '-'} | "
+            f"runtimes (Dapr HTTP) {', '.join(runtimes)} | Ctrl-C stops everything")
 
 
 def _run(plans: Sequence[AppPlan], web: WebServer, supervisor: Supervisor,
@@ -102,12 +150,15 @@ def _run(plans: Sequence[AppPlan], web: WebServer, supervisor: Supervisor,
     supervisor.wait_ready(timeout, stop.is_set)
     if stop.is_set():
         return 0
-    print(f"launcher: ready, open {web.url} (Ctrl-C stops everything)", flush=True)
-    return _supervise(supervisor, stop)
+    supervisor.say(_ready_line(plans, web))
+    supervisor.run(stop.is_set)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    policy = _policy(parser, args)
     registry_dir = args.registry_dir or default_registry_dir()
     try:
         plans = build_plan(load_run_file(args.file), args.profile, registry_dir.resolve())
@@ -119,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if taken:
         print(f"launcher: cannot start, already in use: {'; '.join(taken)}", file=sys.stderr)
         return 1
-    supervisor = Supervisor()
+    supervisor = Supervisor(policy=policy)
     try:
         web = WebServer(args.host, args.web_port, routes,
                         log=lambda line: supervisor.emit("web", line))
@@ -137,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(_table(plans, web, args.profile), flush=True)
     try:
         code = _run(plans, web, supervisor, stop, args.startup_timeout)
-    except StartupError as err:
+    except (StartupError, CrashLoop) as err:
         print(f"launcher: {err}", file=sys.stderr, flush=True)
         code = 1
     print("launcher: stopping every process", flush=True)

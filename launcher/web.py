@@ -200,7 +200,8 @@ class WebServer:
 
     @property
     def url(self) -> str:
-        host = self._server.server_address[0]
+        # An AF_INET server's address is a (str, int) pair; typeshed allows bytes for others.
+        host = str(self._server.server_address[0])
         return f"http://{host}:{self.port}/"
 
     def start(self) -> None:

@@ -4,7 +4,9 @@
 free ports, absolute ``--source`` paths and ``appDirPath`` = ``folder``, and a copy of
 ``config/`` (the repository's own component files). The runtimes then work in ``folder``, so the
 embedded profile's ``.data/`` (sqlite events, stored images) lands there, never in the repo.
-``LauncherProcess`` starts the launcher on it, collects its output and knows its descendants.
+``LauncherProcess`` starts the launcher on it, collects its output (with arrival times) and
+knows its descendants; ``supervised`` names the launcher's children (``events-service:dapr``,
+``events-service``, ...) as its log prefixes do.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-__all__ = ["REPO_ROOT", "LauncherProcess", "alive", "descendants", "free_ports", "write_run_dir"]
+__all__ = ["REPO_ROOT", "LauncherProcess", "alive", "children", "descendants", "free_ports",
+           "processes_mentioning", "supervised", "unique_args", "write_run_dir"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _READY = "launcher: ready"
@@ -62,8 +66,8 @@ def write_run_dir(folder: Path, workers: str = "1", threads: str = "4") -> tuple
     return run_file, next(ports)
 
 
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (children, grandchildren, ...), from /proc."""
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every live process, from /proc."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -72,8 +76,44 @@ def descendants(pid: int) -> set[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        # Field 4 is the parent pid; the command name (field 2) may hold spaces and parentheses.
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        fields = stat.rsplit(")", 1)[1].split()
+        # Field 3 is the state, 4 the parent pid; the command name (field 2) may hold spaces
+        # and parentheses.
+        if fields[0] != "Z":
+            parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def children(pid: int) -> set[int]:
+    """The live direct children of ``pid``."""
+    return {child for child, parent in _parents().items() if parent == pid}
+
+
+def _read_args(pid: int, name: str) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/{name}").read_bytes().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return []
+
+
+def supervised(launcher_pid: int) -> dict[str, int]:
+    """The launcher's live children by log label: ``<app id>:dapr`` for a runtime (its
+    ``--app-id``), ``<app id>`` for an app (its ``APP_ID``)."""
+    found: dict[str, int] = {}
+    for pid in children(launcher_pid):
+        args = _read_args(pid, "cmdline")
+        if "sidecar" in args and "--app-id" in args:
+            found[f"{args[args.index('--app-id') + 1]}:dapr"] = pid
+            continue
+        env = dict(item.split("=", 1) for item in _read_args(pid, "environ") if "=" in item)
+        if "APP_ID" in env:
+            found[env["APP_ID"]] = pid
+    return found
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (children, grandchildren, ...), from /proc."""
+    parents = _parents()
     found: set[int] = set()
     frontier = {pid}
     while frontier:
@@ -91,13 +131,37 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def processes_mentioning(needles: list[str]) -> list[str]:
+    """Command lines of live processes containing any of ``needles``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or not alive(int(entry.name)):
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if any(needle in cmdline for needle in needles):
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def unique_args(run_file: Path) -> list[str]:
+    """Strings only this run's processes carry on their command line."""
+    apps = yaml.safe_load(run_file.read_text())["apps"]
+    return [f"--port {app['appPort']} " for app in apps] + [str(run_file.parent / "registry")]
+
+
 @dataclass
 class LauncherProcess:
     """A running ``python -m launcher``; ``output`` is everything it printed so far."""
 
     process: subprocess.Popen[bytes]
     web_port: int
+    args: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+    #: ``time.monotonic()`` at which each of ``lines`` arrived.
+    times: list[float] = field(default_factory=list)
     ready: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -107,7 +171,7 @@ class LauncherProcess:
             [sys.executable, "-m", "launcher", "--web-port", str(web_port), *args], cwd=cwd,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-        launcher = cls(process, web_port)
+        launcher = cls(process, web_port, list(args))
         threading.Thread(target=launcher._read, daemon=True).start()
         return launcher
 
@@ -115,6 +179,7 @@ class LauncherProcess:
         assert self.process.stdout is not None
         for raw in self.process.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.times.append(time.monotonic())
             self.lines.append(line)
             if line.startswith(_READY):
                 self.ready.set()
@@ -122,6 +187,27 @@ class LauncherProcess:
     @property
     def output(self) -> str:
         return "\n".join(self.lines)
+
+    def option(self, name: str) -> str:
+        """The value given to the launcher's option ``name`` (``--file`` ...)."""
+        return self.args[self.args.index(name) + 1]
+
+    def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = 30.0,
+                      start: int = 0) -> int:
+        """Index of the first line from ``start`` on that satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout
+        index = start
+        while True:
+            # Read before checking the exit: the reader thread may still add the last lines.
+            finished = time.monotonic() > deadline or self.process.poll() is not None
+            time.sleep(0.05)
+            while index < len(self.lines):
+                if predicate(self.lines[index]):
+                    return index
+                index += 1
+            if finished:
+                raise AssertionError(f"no such line after {timeout} s (exit code "
+                                     f"{self.process.poll()}):\n{self.output}")
 
     @property
     def url(self) -> str:
@@ -151,6 +237,8 @@ class LauncherProcess:
 
     def kill_all(self) -> None:
         """Last resort for a failed test: SIGKILL the launcher and all it started."""
+        if self.process.poll() is not None:
+            return  # its pid may belong to another process by now
         for pid in descendants(self.process.pid) | {self.process.pid}:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

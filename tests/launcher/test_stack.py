@@ -5,7 +5,6 @@ by a signal with no process left behind."""
 from __future__ import annotations
 
 import io
-import json
 import signal
 import socket
 import time
@@ -18,7 +17,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from .stack import LauncherProcess, alive, descendants, write_run_dir
+from .stack import (
+    LauncherProcess,
+    alive,
+    descendants,
+    processes_mentioning,
+    unique_args,
+    write_run_dir,
+)
 
 
 def start(tmp: Path, profile: str = "embedded") -> tuple[LauncherProcess, Path]:
@@ -27,27 +33,6 @@ def start(tmp: Path, profile: str = "embedded") -> tuple[LauncherProcess, Path]:
         ["--file", str(run_file), "--profile", profile, "--registry-dir", str(tmp / "registry")],
         web_port, cwd=tmp)
     return launcher, run_file
-
-
-def processes_mentioning(needles: list[str]) -> list[str]:
-    """Command lines of live processes containing any of ``needles``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or not alive(int(entry.name)):
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if any(needle in cmdline for needle in needles):
-            found.append(f"{entry.name}: {cmdline}")
-    return found
-
-
-def unique_args(run_file: Path) -> list[str]:
-    """Strings only this run's processes carry on their command line."""
-    apps = yaml.safe_load(run_file.read_text())["apps"]
-    return [f"--port {app['appPort']} " for app in apps] + [str(run_file.parent / "registry")]
 
 
 def grayscale_events(mysql_params: dict, size: int) -> int:
@@ -77,6 +62,23 @@ def test_table_lists_every_app_and_the_page(stack: LauncherProcess) -> None:
         assert any(line.startswith(app_id) and f" {function} " in line
                    for line in table.splitlines()), table
     assert f"web page  {stack.url}/" in table
+
+
+def test_one_ready_line_names_every_url(stack: LauncherProcess) -> None:
+    ready = [line for line in stack.lines if line.startswith("launcher: ready")]
+    assert len(ready) == 1, stack.output
+    apps = yaml.safe_load(Path(stack.option("--file")).read_text())["apps"]
+    expected = [f"web page {stack.url}/ "]
+    for app in apps:
+        target = app["command"][app["command"].index("--target") + 1]
+        expected += [f"{target} http://127.0.0.1:{app['appPort']}",
+                     f"{app['appID']} http://127.0.0.1:{app['daprHTTPPort']}"]
+    for text in expected:
+        assert text in ready[0], (text, ready[0])
+    # Every URL it names answers.
+    for app in apps:
+        for port, path in ((app["appPort"], "/"), (app["daprHTTPPort"], "/v1.0/healthz")):
+            assert httpx.get(f"http://127.0.0.1:{port}{path}").status_code < 300
 
 
 def test_grayscale_through_the_proxy(stack: LauncherProcess, seed_data: Path) -> None:
@@ -117,11 +119,10 @@ def test_logs_are_prefixed_and_data_stays_in_the_run_folder(stack: LauncherProce
     for label in ("events-service:dapr", "image-api-classify:dapr", "image-api-grayscale:dapr"):
         assert any(line.startswith(f"[{label}]") for line in lines), label
     # cwd of the launcher is the run folder; the embedded profile wrote its sqlite file there.
-    registry = {p.name for p in Path(stack.process.args[stack.process.args.index(
-        "--registry-dir") + 1]).glob("*.json")}
+    registry = {p.name for p in Path(stack.option("--registry-dir")).glob("*.json")}
     assert registry == {"image-api-grayscale.json", "image-api-classify.json",
                         "events-service.json"}
-    run_dir = Path(stack.process.args[stack.process.args.index("--file") + 1]).parent
+    run_dir = Path(stack.option("--file")).parent
     assert (run_dir / ".data" / "events.db").is_file()
 
 
@@ -164,25 +165,3 @@ def test_a_taken_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
         assert launcher.wait_exit() == 1
     assert f"port {taken} (appPort of image-api-classify)" in launcher.output
     assert not any(line.startswith("[") for line in launcher.lines), launcher.output
-
-
-def test_a_child_dying_at_start_stops_the_rest(tmp_path: Path) -> None:
-    run_file, web_port = write_run_dir(tmp_path)
-    document = yaml.safe_load(run_file.read_text())
-    document["apps"][2]["command"] = [
-        "python", "-c", "import sys; print('boom: no such table'); sys.exit(3)",
-        "--port", str(document["apps"][2]["appPort"])]
-    run_file.write_text(json.dumps(document))
-    launcher = LauncherProcess.start(["--file", str(run_file),
-                                      "--registry-dir", str(tmp_path / "registry")],
-                                     web_port, cwd=tmp_path)
-    try:
-        assert launcher.wait_exit(60) == 1
-    finally:
-        launcher.kill_all()
-    output = launcher.output
-    assert "events-service exited with code 3 while starting" in output
-    assert "    boom: no such table" in output
-    assert any(line.startswith("[events-service]") and line.endswith(" boom: no such table")
-               for line in launcher.lines), output
-    assert processes_mentioning(unique_args(run_file)) == []

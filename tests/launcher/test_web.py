@@ -32,8 +32,9 @@ class _Echo(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        seen = {"method": self.command, "path": self.path, "body": body.decode("latin-1"),
-                "headers": {k.lower(): v for k, v in self.headers.items()}}
+        seen: dict[str, object] = {
+            "method": self.command, "path": self.path, "body": body.decode("latin-1"),
+            "headers": {k.lower(): v for k, v in self.headers.items()}}
         self.server.seen.append(seen)
         out = json.dumps(seen).encode()
         self.send_response(201)
