@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from sidecar.settings import LOG_LEVELS
+
 __all__ = ["AppSpec", "RunFile", "RunFileError", "load_run_file", "parse_run_file"]
 
 #: Properties this launcher acts on.
@@ -40,7 +42,6 @@ _IGNORED = frozenset({"appChannelAddress", "daprInternalGRPCPort", "metricsPort"
                       "appLogDestination", "daprdLogDestination", "containerImage",
                       "createService"})
 _PATH_KEYS = ("resourcesPath", "resourcesPaths", "configFilePath")
-_LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 _PORT_KEYS = ("appPort", "daprHTTPPort", "daprGRPCPort")
 
 
@@ -192,8 +193,8 @@ def _build_app(index: int, raw: Any, common: Mapping[str, Any], base: Path) -> A
         if not path.is_dir():
             raise _fail(where, f"resources path {path} is not a folder")
     level = merged.get("logLevel", "info")
-    if level not in _LOG_LEVELS:
-        raise _fail(where, f"logLevel must be one of {', '.join(_LOG_LEVELS)}, got {level!r}")
+    if level not in LOG_LEVELS:
+        raise _fail(where, f"logLevel must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
     if merged.get("appProtocol", "http") != "http":
         raise _fail(where, f"appProtocol {merged['appProtocol']!r} is not supported (only http)")
     if "command" not in merged:

@@ -23,6 +23,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from sidecar.invoke.messages import HOP_BY_HOP_HEADERS
+
 __all__ = ["MAX_PROXY_BODY", "PROXY_TIMEOUT", "WEB_ROOT", "WebServer"]
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -31,10 +33,9 @@ MAX_PROXY_BODY = 32 * 1024 * 1024
 #: Seconds a function may take to answer through the proxy.
 PROXY_TIMEOUT = 60.0
 _API_PREFIX = "/api/"
-# Per-connection headers (RFC 9110 7.6.1) and what httpx recomputes; never forwarded.
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-                         "te", "trailer", "transfer-encoding", "upgrade", "host",
-                         "content-length", "accept-encoding", "content-encoding"})
+# Per-connection headers, proxy credentials and what httpx recomputes (it decodes bodies).
+_HOP_BY_HOP = HOP_BY_HOP_HEADERS | {"proxy-authenticate", "proxy-authorization",
+                                    "accept-encoding", "content-encoding"}
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".ico": "image/x-icon"}
 _CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "

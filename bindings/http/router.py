@@ -63,7 +63,7 @@ class Router:
             response = self._dispatch(request)
         except HttpError as err:
             response = _error_response(err)
-        except Exception:  # the last line of defence: log it, answer JSON, keep serving
+        except Exception:  # noqa: BLE001 - the last line of defence: log, answer JSON, serve on
             _log.exception("unexpected error serving %s %s", request.method, request.path)
             response = _error_response(HttpError("internal error", "see the function's log"))
         _add_cors(request, response)
