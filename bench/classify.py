@@ -1,14 +1,18 @@
-"""Classify latency for food.jpg: end-to-end p50 through HTTP (functions-framework, its
-sidecar's rate-limit calls, events sent to the real events service) against the bare
-in-process preprocess + invoke p50. Goal from the brief: end to end <= 1.25x bare. Also: one
-interpreter per thread against one shared interpreter behind a lock, with two serving threads.
+"""Classify latency for food.jpg, measured side by side in one run:
+
+- the bare in-process open + preprocess + invoke + top-5, p50 of ``BENCH_REQUESTS`` (200);
+- the end-to-end p50 of as many requests, one at a time on a keep-alive connection, through
+  HTTP (functions-framework, its runtime's rate-limit calls, events sent to the real events
+  service; ``function_stack``), at several WORKERS x THREADS, the shipped one (dapr.yaml)
+  first, and the throughput of 4 keep-alive clients. Goal: shipped p50 <= 1.25x bare p50;
+- one interpreter per thread against one shared interpreter behind a lock, two threads
+  (information).
 """
 
 from __future__ import annotations
 
 import io
 import os
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -16,40 +20,49 @@ from collections.abc import Callable
 import httpx
 from PIL import Image
 
+from bench._harness import (
+    SECONDS,
+    function_stack,
+    http_throughput,
+    load_function_module,
+    percentile_ms,
+    report,
+    seed_file,
+    shipped_config,
+)
+
 __all__ = ["bare_latencies", "http_latencies", "main"]
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
-
-
-def _p50_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000
+GOAL_RATIO = 1.25
+_OTHER_CONFIGS = ((2, 2), (1, 2), (2, 1), (2, 4))  # WORKERS x THREADS, besides the shipped one
+_WARMUP = 5
+_CLIENTS = 4
 
 
 def bare_latencies(data: bytes, count: int) -> list[float]:
     """Seconds per open + preprocess + invoke + top-5, in-process."""
-    from bench.grayscale import load_function_module
-    from bindings.imaging import open_image
-
-    classifier = load_function_module("classify").classifier
+    function = load_function_module("classify")
+    classifier, open_image = function.classifier, function.open_image  # bindings.imaging's
     samples = []
-    for _ in range(count + 5):
+    for _ in range(count + _WARMUP):
         start = time.perf_counter()
         classifier.top(classifier.invoke(classifier.preprocess(open_image(data))), 5)
         samples.append(time.perf_counter() - start)
-    return samples[5:]
+    return samples[_WARMUP:]
 
 
 def http_latencies(url: str, data: bytes, count: int) -> list[float]:
     """Seconds per request, one at a time, on a keep-alive connection."""
     samples = []
     with httpx.Client(base_url=url, timeout=30) as client:
-        for _ in range(count + 5):
+        for _ in range(count + _WARMUP):
             start = time.perf_counter()
             response = client.post("/classify", content=data)
             samples.append(time.perf_counter() - start)
             if response.status_code != 200:
                 raise RuntimeError(f"classify answered {response.status_code}: {response.text}")
-    return samples[5:]
+    return samples[_WARMUP:]
 
 
 def _threaded_rate(work: Callable[[], object], threads: int, seconds: float = 3.0) -> float:
@@ -71,8 +84,6 @@ def _threaded_rate(work: Callable[[], object], threads: int, seconds: float = 3.
 
 
 def _per_thread_vs_lock(data: bytes) -> tuple[float, float]:
-    from bench.grayscale import load_function_module
-
     classifier = load_function_module("classify").classifier
     shared = classifier._interpreter()
     lock = threading.Lock()
@@ -86,23 +97,32 @@ def _per_thread_vs_lock(data: bytes) -> tuple[float, float]:
 
 
 def main() -> int:
-    from bench.cold_start import function_stack
-    from bench.grayscale import seed_file
-
     data = seed_file("food.jpg")
-    bare = _p50_ms(bare_latencies(data, REQUESTS))
+    bare = percentile_ms(bare_latencies(data, REQUESTS), 50)
     print(f"bare preprocess+invoke p50: {bare:.2f} ms")
+    report("bare preprocess+invoke p50", bare, "ms")
     per_thread, locked = _per_thread_vs_lock(data)
     print(f"2 threads: interpreter per thread {per_thread:.0f} invokes/s, "
           f"shared behind a lock {locked:.0f} invokes/s")
-    from bench.grayscale import SECONDS, http_throughput
-
-    for workers, threads in ((2, 2), (1, 2), (2, 1), (2, 4)):
+    report("2 threads, interpreter per thread", per_thread, "invokes/s")
+    report("2 threads, one interpreter behind a lock", locked, "invokes/s")
+    shipped = shipped_config("classify")
+    for workers, threads in (shipped, *(c for c in _OTHER_CONFIGS if c != shipped)):
         with function_stack("classify", workers=workers, threads=threads) as stack:
-            end_to_end = _p50_ms(http_latencies(stack.url, data, REQUESTS))
-            rate, bad, ok = http_throughput(stack.url, "/classify", data, SECONDS, 4)
-            recorded = stack.recorded_events(ok + REQUESTS + 5)
-        print(f"HTTP {workers}x{threads} p50: {end_to_end:.2f} ms -> {end_to_end / bare:.2f}x "
-              f"bare (goal <= 1.25x); 4 clients: {rate:.0f} answers/s ({bad} not 200); "
-              f"{recorded}/{ok + REQUESTS + 5} events recorded")
+            end_to_end = percentile_ms(http_latencies(stack.url, data, REQUESTS), 50)
+            rate, bad, ok = http_throughput(stack.url, "/classify", data, SECONDS, _CLIENTS)
+            sent = ok + REQUESTS + _WARMUP
+            recorded = stack.recorded_events(sent)
+        ratio = end_to_end / bare
+        label = f"HTTP {workers}x{threads}" + (" (shipped)" if (workers, threads) == shipped
+                                               else "")
+        print(f"{label} p50: {end_to_end:.2f} ms -> {ratio:.2f}x bare; {_CLIENTS} clients: "
+              f"{rate:.0f} answers/s ({bad} not 200); {recorded}/{sent} events recorded")
+        report(f"{label} p50", end_to_end, "ms")
+        if (workers, threads) == shipped:
+            report(f"{label} p50 / bare p50", ratio, "x", f"<= {GOAL_RATIO:g}x",
+                   ratio <= GOAL_RATIO)
+        else:
+            report(f"{label} p50 / bare p50", ratio, "x")
+        report(f"{label}, {_CLIENTS} clients", rate, "answers/s")
     return 0

@@ -1,23 +1,29 @@
-"""What one state round trip costs through the local runtime, against Redis directly.
+"""What the local runtime adds to a state call, against Redis directly.
 
-Starts ``python -m sidecar`` with one ``state.redis`` component, then measures in one run
-``BENCH_N`` (default 2000) pairs of each, interleaved in blocks of ``BENCH_BLOCK`` (100) so
-they share the machine's noise:
+Starts ``python -m sidecar`` with one ``state.redis`` component (Redis at
+``BENCH_REDIS_HOST``, default 127.0.0.1:6379) and a second process serving one no-op gRPC
+method, then measures in one run ``BENCH_N`` (default 2000) of each, interleaved in blocks of
+``BENCH_BLOCK`` (100) so they share the machine's noise:
 
-  sdk     dapr SDK ``save_state`` + ``get_state`` (SDK -> gRPC -> runtime -> Redis)
-  stub    the same two RPCs on the bare generated stub (what the SDK itself adds)
-  direct  redis-py ``SET`` + ``GET``
+  sdk     dapr SDK ``save_state`` + ``get_state``, timed as a pair (SDK -> gRPC -> runtime ->
+          Redis)
+  stub    the same two RPCs on the bare generated stub, each call timed
+  direct  redis-py ``SET`` and ``GET``, each call timed
+  noop    a no-op unary grpcio call to the other process, each call timed: the floor any
+          gRPC hop between two Python processes costs here
 
-and prints p50 and mean per pair and the sdk/direct ratio (goal: <= 3x).
-Redis is ``BENCH_REDIS_HOST`` (default 127.0.0.1:6379).
+The runtime's added latency per call is stub minus direct, at p50 and at p90. Goals: p50
+<= 0.4 ms, p90 <= 0.75 ms.
 """
 
 from __future__ import annotations
 
 import os
-import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import unittest.mock
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,15 +31,17 @@ from pathlib import Path
 import grpc
 import redis
 from dapr.clients import DaprClient
-from dapr.conf import settings as sdk_settings
 from dapr.proto import api_service_v1, api_v1, common_v1
+
+from bench._harness import REPO_ROOT, percentile_ms, report
+from sidecar.testing import run_sidecar
 
 __all__ = ["main"]
 
-GOAL_RATIO = 3.0
+GOALS_MS = {50: 0.4, 90: 0.75}  # percentile -> the most the runtime may add per call
 STORE = "statestore"
 STARTUP_TIMEOUT = 30.0
-WARMUP_PAIRS = 200
+WARMUP = 200
 VALUE = b'{"ip":"203.0.113.7","last":1732460000}'
 COMPONENT = """apiVersion: dapr.io/v1alpha1
 kind: Component
@@ -46,75 +54,127 @@ spec:
     - name: redisHost
       value: "{host}"
 """
+_NOOP_METHOD = "/bench.Noop/Call"
+#: A process serving ``_NOOP_METHOD`` (bytes in, empty bytes out); prints its port.
+_NOOP_SERVER = """
+import sys
+from concurrent import futures
+import grpc
+handler = grpc.method_handlers_generic_handler(
+    "bench.Noop", {"Call": grpc.unary_unary_rpc_method_handler(lambda request, context: b"")})
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+server.add_generic_rpc_handlers((handler,))
+port = server.add_insecure_port("127.0.0.1:0")
+server.start()
+print(port, flush=True)
+sys.stdin.read()
+server.stop(0)
+"""
 
-Pair = Callable[[int], None]
+#: Runs sample ``i`` and appends the seconds each timed call took.
+Probe = Callable[[int, list[float]], None]
 
 
 @contextmanager
-def _runtime(app_id: str, redis_host: str) -> Iterator[tuple[int, int]]:
-    """A ``python -m sidecar`` subprocess with one Redis state store; yields (http, grpc) ports."""
-    from tests.dapr_runtime import run_sidecar
-
+def _runtime(app_id: str, redis_host: str) -> Iterator[int]:
+    """A ``python -m sidecar`` subprocess with one Redis state store; yields its gRPC port
+    with DAPR_HTTP_PORT / DAPR_GRPC_PORT pointing at it (the SDK's health wait reads them)."""
     with tempfile.TemporaryDirectory(prefix="bench-state-") as tmp:
         components = Path(tmp) / "components"
         components.mkdir()
         (components / "statestore.yaml").write_text(COMPONENT.format(store=STORE, host=redis_host))
-        with run_sidecar(app_id, [components], timeout=STARTUP_TIMEOUT,
+        with run_sidecar(app_id, [components], cwd=REPO_ROOT, timeout=STARTUP_TIMEOUT,
                          log_level="warn") as sidecar:
-            yield sidecar.http_port, sidecar.grpc_port
+            with unittest.mock.patch.dict(os.environ, sidecar.env):
+                yield sidecar.grpc_port
 
 
-def _timed(pair: Pair, start: int, count: int, into: list[float]) -> None:
+@contextmanager
+def _noop_server() -> Iterator[str]:
+    """The no-op gRPC server process; yields its address. It exits when its stdin closes."""
+    process = subprocess.Popen([sys.executable, "-c", _NOOP_SERVER], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        yield f"127.0.0.1:{int(process.stdout.readline())}"
+        process.stdin.close()
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _timed(*calls: Callable[[], object]) -> Callable[[list[float]], None]:
+    """Run ``calls`` in order, appending each one's duration."""
     clock = time.perf_counter
-    for i in range(start, start + count):
-        began = clock()
-        pair(i)
-        into.append(clock() - began)
+
+    def run(into: list[float]) -> None:
+        for call in calls:
+            began = clock()
+            call()
+            into.append(clock() - began)
+    return run
 
 
-def _measure(pairs: dict[str, Pair], n: int, block: int) -> dict[str, list[float]]:
-    """``n`` timed runs of every pair, alternating blocks of ``block`` between them."""
-    for pair in pairs.values():
-        for i in range(WARMUP_PAIRS):
-            pair(i)
-    samples: dict[str, list[float]] = {name: [] for name in pairs}
+def _measure(probes: dict[str, Probe], n: int, block: int) -> dict[str, list[float]]:
+    """``n`` samples of every probe, alternating blocks of ``block`` between them."""
+    for probe in probes.values():
+        for i in range(WARMUP):
+            probe(i, [])
+    samples: dict[str, list[float]] = {name: [] for name in probes}
     for start in range(0, n, block):
-        for name, pair in pairs.items():
-            _timed(pair, start, min(block, n - start), samples[name])
+        for name, probe in probes.items():
+            for i in range(start, min(start + block, n)):
+                probe(i, samples[name])
     return samples
 
 
-def _pairs(client: DaprClient, stub: api_service_v1.DaprStub, direct: redis.Redis,
-           direct_prefix: str) -> dict[str, Pair]:
-    def sdk(i: int) -> None:
+def _probes(client: DaprClient, stub: api_service_v1.DaprStub, direct: redis.Redis,
+            direct_prefix: str, noop: Callable[[bytes], bytes]) -> dict[str, Probe]:
+    clock = time.perf_counter
+
+    def sdk(i: int, into: list[float]) -> None:
+        began = clock()
         client.save_state(STORE, f"sdk-{i}", VALUE)
         client.get_state(STORE, f"sdk-{i}")
+        into.append(clock() - began)
 
-    def bare(i: int) -> None:
-        stub.SaveState(api_v1.SaveStateRequest(
-            store_name=STORE, states=[common_v1.StateItem(key=f"stub-{i}", value=VALUE)]))
-        stub.GetState(api_v1.GetStateRequest(store_name=STORE, key=f"stub-{i}"))
+    def bare(i: int, into: list[float]) -> None:
+        _timed(lambda: stub.SaveState(api_v1.SaveStateRequest(
+                   store_name=STORE, states=[common_v1.StateItem(key=f"stub-{i}", value=VALUE)])),
+               lambda: stub.GetState(api_v1.GetStateRequest(store_name=STORE, key=f"stub-{i}"))
+               )(into)
 
-    def plain(i: int) -> None:
-        direct.set(f"{direct_prefix}{i}", VALUE)
-        direct.get(f"{direct_prefix}{i}")
+    def plain(i: int, into: list[float]) -> None:
+        _timed(lambda: direct.set(f"{direct_prefix}{i}", VALUE),
+               lambda: direct.get(f"{direct_prefix}{i}"))(into)
 
-    return {"sdk": sdk, "stub": bare, "direct": plain}
+    def floor(i: int, into: list[float]) -> None:
+        _timed(lambda: noop(VALUE))(into)
+
+    return {"sdk": sdk, "stub": bare, "direct": plain, "noop": floor}
 
 
 def _report(samples: dict[str, list[float]], n: int, block: int) -> None:
-    labels = {"sdk": "dapr SDK save_state+get_state (gRPC, runtime, Redis)",
-              "stub": "bare gRPC stub SaveState+GetState (no SDK)",
-              "direct": "redis-py SET+GET, direct"}
-    p50 = {name: statistics.median(values) * 1e6 for name, values in samples.items()}
-    mean = {name: statistics.fmean(values) * 1e6 for name, values in samples.items()}
-    print(f"state round trip: {n} pairs each, interleaved in blocks of {block}")
+    labels = {"sdk": "dapr SDK save_state+get_state pair (gRPC, runtime, Redis)",
+              "stub": "bare gRPC stub SaveState or GetState, per call",
+              "direct": "redis-py SET or GET, direct, per call",
+              "noop": "no-op grpcio call between two processes (floor)"}
+    print(f"state round trip: {n} samples each, interleaved in blocks of {block}")
     for name, label in labels.items():
-        print(f"  {label:<55} p50 {p50[name]:7.0f} us   mean {mean[name]:7.0f} us")
-    ratio = p50["sdk"] / p50["direct"]
-    verdict = "met" if ratio <= GOAL_RATIO else "NOT met"
-    print(f"  ratio sdk/direct: p50 {ratio:.2f}x, mean {mean['sdk'] / mean['direct']:.2f}x "
-          f"(goal <= {GOAL_RATIO:g}x: {verdict})")
+        p50, p90 = percentile_ms(samples[name], 50), percentile_ms(samples[name], 90)
+        print(f"  {label:<60} p50 {p50 * 1000:6.0f} us   p90 {p90 * 1000:6.0f} us")
+    report("SDK save_state+get_state pair p50", percentile_ms(samples["sdk"], 50), "ms")
+    for percent, goal in GOALS_MS.items():
+        added = (percentile_ms(samples["stub"], percent)
+                 - percentile_ms(samples["direct"], percent))
+        floor = percentile_ms(samples["noop"], percent)
+        print(f"  runtime adds per call, p{percent}: {added:.3f} ms (goal <= {goal:g} ms; "
+              f"no-op gRPC floor {floor:.3f} ms)")
+        report(f"runtime adds per state call, p{percent}", added, "ms", f"<= {goal:g} ms",
+               added <= goal)
+        report(f"floor: no-op grpcio call between processes, p{percent}", floor, "ms")
 
 
 def main() -> int:
@@ -125,13 +185,14 @@ def main() -> int:
     host, _, port = redis_host.rpartition(":")
     direct = redis.Redis(host=host, port=int(port))
     direct_prefix = f"{app_id}-direct-"
-    with _runtime(app_id, redis_host) as (http_port, grpc_port):
-        sdk_settings.DAPR_HTTP_PORT = http_port  # the SDK's health wait reads it
+    with _runtime(app_id, redis_host) as grpc_port, _noop_server() as noop_address:
         address = f"127.0.0.1:{grpc_port}"
-        with DaprClient(address=address) as client, grpc.insecure_channel(address) as channel:
-            pairs = _pairs(client, api_service_v1.DaprStub(channel), direct, direct_prefix)
+        with DaprClient(address=address) as client, grpc.insecure_channel(address) as channel, \
+                grpc.insecure_channel(noop_address) as noop_channel:
+            probes = _probes(client, api_service_v1.DaprStub(channel), direct, direct_prefix,
+                             noop_channel.unary_unary(_NOOP_METHOD))
             try:
-                samples = _measure(pairs, n, block)
+                samples = _measure(probes, n, block)
             finally:
                 for pattern in (f"{app_id}||*", f"{direct_prefix}*"):
                     for key in direct.scan_iter(match=pattern, count=1000):

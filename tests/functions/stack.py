@@ -103,20 +103,12 @@ def start_stack(stack: ExitStack, folder: Path, redis_address: str = "127.0.0.1:
 
 def sidecar_with_app_port(stack: ExitStack, app_id: str, resources: list[Path],
                           registry: Path | None = None) -> tuple[Sidecar, int]:
-    """A runtime for ``app_id`` and the free port its app is to listen on.
-
-    The app's port is picked before the runtime picks its own two, so they could coincide;
-    then the runtime is started again.
-    """
-    while True:
-        port = free_port()
-        attempt = ExitStack()
-        sidecar = attempt.enter_context(run_sidecar(app_id, resources, app_port=port,
-                                                    registry_dir=registry))
-        if port not in (sidecar.http_port, sidecar.grpc_port):
-            stack.push(attempt.__exit__)
-            return sidecar, port
-        attempt.close()
+    """A runtime for ``app_id`` and the free port its app is to listen on (the runtime's own
+    two ports avoid it); the runtime stops when ``stack`` closes."""
+    port = free_port()
+    sidecar = stack.enter_context(run_sidecar(app_id, resources, app_port=port,
+                                              registry_dir=registry))
+    return sidecar, port
 
 
 class RedisForwarder:
