@@ -21,11 +21,13 @@ run: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# ruff and mypy over every package; each function folder is its own mypy root (three main.py).
+# ruff and mypy over every package (each function folder is its own mypy root: three main.py),
+# then the import graph: no module may import one that imports it back.
 lint: install
 	$(PY) -m ruff check .
-	$(PY) -m mypy sidecar bindings deploy launcher bench tests
+	$(PY) -m mypy sidecar bindings deploy launcher bench scripts tests
 	for fn in functions/*/; do MYPYPATH=. $(PY) -m mypy "$$fn" || exit 1; done
+	$(PY) scripts/import_cycles.py
 
 bench: install
 	$(PY) -m bench

@@ -40,7 +40,7 @@ __all__ = ["APP_IDS", "CONCURRENCY", "REPO_ROOT", "SECONDS", "BenchStack", "Resu
            "seed_file", "shipped_config", "time_to_first_answer"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SEED_DATA = Path(os.environ.get("SEED_DATA_DIR", REPO_ROOT.parent / "shared" / "seed-data"))
+_SEED_DATA = Path(os.environ.get("SEED_DATA_DIR", REPO_ROOT.parent / "shared" / "seed-data"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))  # length of each throughput run
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))  # keep-alive clients under load
 APP_IDS = {"grayscale": "image-api-grayscale", "classify": "image-api-classify",
@@ -110,7 +110,7 @@ def results_table(rows: Sequence[tuple[str, Result]], crashed: Sequence[str] = (
 
 def seed_file(name: str) -> bytes:
     """A file of the seed data (``$SEED_DATA_DIR`` or ``../shared/seed-data``)."""
-    return (SEED_DATA / name).read_bytes()
+    return (_SEED_DATA / name).read_bytes()
 
 
 def load_function_module(name: str) -> ModuleType:

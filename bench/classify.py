@@ -33,8 +33,8 @@ from bench._harness import (
 
 __all__ = ["bare_latencies", "http_latencies", "main"]
 
-REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
-GOAL_RATIO = 1.25
+_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
+_GOAL_RATIO = 1.25
 _OTHER_CONFIGS = ((2, 2), (1, 2), (2, 1), (2, 4))  # WORKERS x THREADS, besides the shipped one
 _WARMUP = 5
 _CLIENTS = 4
@@ -98,7 +98,7 @@ def _per_thread_vs_lock(data: bytes) -> tuple[float, float]:
 
 def main() -> int:
     data = seed_file("food.jpg")
-    bare = percentile_ms(bare_latencies(data, REQUESTS), 50)
+    bare = percentile_ms(bare_latencies(data, _REQUESTS), 50)
     print(f"bare preprocess+invoke p50: {bare:.2f} ms")
     report("bare preprocess+invoke p50", bare, "ms")
     per_thread, locked = _per_thread_vs_lock(data)
@@ -109,9 +109,9 @@ def main() -> int:
     shipped = shipped_config("classify")
     for workers, threads in (shipped, *(c for c in _OTHER_CONFIGS if c != shipped)):
         with function_stack("classify", workers=workers, threads=threads) as stack:
-            end_to_end = percentile_ms(http_latencies(stack.url, data, REQUESTS), 50)
+            end_to_end = percentile_ms(http_latencies(stack.url, data, _REQUESTS), 50)
             rate, bad, ok = http_throughput(stack.url, "/classify", data, SECONDS, _CLIENTS)
-            sent = ok + REQUESTS + _WARMUP
+            sent = ok + _REQUESTS + _WARMUP
             recorded = stack.recorded_events(sent)
         ratio = end_to_end / bare
         label = f"HTTP {workers}x{threads}" + (" (shipped)" if (workers, threads) == shipped
@@ -120,8 +120,8 @@ def main() -> int:
               f"{rate:.0f} answers/s ({bad} not 200); {recorded}/{sent} events recorded")
         report(f"{label} p50", end_to_end, "ms")
         if (workers, threads) == shipped:
-            report(f"{label} p50 / bare p50", ratio, "x", f"<= {GOAL_RATIO:g}x",
-                   ratio <= GOAL_RATIO)
+            report(f"{label} p50 / bare p50", ratio, "x", f"<= {_GOAL_RATIO:g}x",
+                   ratio <= _GOAL_RATIO)
         else:
             report(f"{label} p50 / bare p50", ratio, "x")
         report(f"{label}, {_CLIENTS} clients", rate, "answers/s")

@@ -20,8 +20,8 @@ from sidecar.testing import FF, free_port
 
 __all__ = ["main"]
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
-GOAL_RATIO = 2.0
+_ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+_GOAL_RATIO = 2.0
 _HELLO = '''def hello(request):
     return "hello"
 '''
@@ -30,7 +30,7 @@ _HELLO = '''def hello(request):
 def _measure(target: str, source: Path, path: str, body: bytes | None,
              env: Mapping[str, str]) -> list[float]:
     times = []
-    for _ in range(ROUNDS):
+    for _ in range(_ROUNDS):
         port = free_port()
         command = [FF, "--target", target, "--source", str(source), "--host", "127.0.0.1",
                    "--port", str(port)]
@@ -53,9 +53,9 @@ def main() -> int:
                                 "/classify", food, env)
     bare_ms, classify_ms = statistics.median(bare) * 1000, statistics.median(classify) * 1000
     ratio = classify_ms / bare_ms
-    print(f"cold start, median of {ROUNDS}: hello {bare_ms:.0f} ms, "
+    print(f"cold start, median of {_ROUNDS}: hello {bare_ms:.0f} ms, "
           f"classify first answer {classify_ms:.0f} ms -> {ratio:.2f}x")
     report("hello: start to first answer, median", bare_ms, "ms")
     report("classify: start to first answer, median", classify_ms, "ms")
-    report("classify / hello cold start", ratio, "x", f"<= {GOAL_RATIO:g}x", ratio <= GOAL_RATIO)
+    report("classify / hello cold start", ratio, "x", f"<= {_GOAL_RATIO:g}x", ratio <= _GOAL_RATIO)
     return 0

@@ -38,12 +38,12 @@ from sidecar.testing import run_sidecar
 
 __all__ = ["main"]
 
-GOALS_MS = {50: 0.4, 90: 0.75}  # percentile -> the most the runtime may add per call
-STORE = "statestore"
-STARTUP_TIMEOUT = 30.0
-WARMUP = 200
-VALUE = b'{"ip":"203.0.113.7","last":1732460000}'
-COMPONENT = """apiVersion: dapr.io/v1alpha1
+_GOALS_MS = {50: 0.4, 90: 0.75}  # percentile -> the most the runtime may add per call
+_STORE = "statestore"
+_STARTUP_TIMEOUT = 30.0
+_WARMUP = 200
+_VALUE = b'{"ip":"203.0.113.7","last":1732460000}'
+_COMPONENT = """apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
   name: {store}
@@ -72,7 +72,7 @@ server.stop(0)
 """
 
 #: Runs sample ``i`` and appends the seconds each timed call took.
-Probe = Callable[[int, list[float]], None]
+_Probe = Callable[[int, list[float]], None]
 
 
 @contextmanager
@@ -82,8 +82,9 @@ def _runtime(app_id: str, redis_host: str) -> Iterator[int]:
     with tempfile.TemporaryDirectory(prefix="bench-state-") as tmp:
         components = Path(tmp) / "components"
         components.mkdir()
-        (components / "statestore.yaml").write_text(COMPONENT.format(store=STORE, host=redis_host))
-        with run_sidecar(app_id, [components], cwd=REPO_ROOT, timeout=STARTUP_TIMEOUT,
+        (components / "statestore.yaml").write_text(
+            _COMPONENT.format(store=_STORE, host=redis_host))
+        with run_sidecar(app_id, [components], cwd=REPO_ROOT, timeout=_STARTUP_TIMEOUT,
                          log_level="warn") as sidecar:
             with unittest.mock.patch.dict(os.environ, sidecar.env):
                 yield sidecar.grpc_port
@@ -117,10 +118,10 @@ def _timed(*calls: Callable[[], object]) -> Callable[[list[float]], None]:
     return run
 
 
-def _measure(probes: dict[str, Probe], n: int, block: int) -> dict[str, list[float]]:
+def _measure(probes: dict[str, _Probe], n: int, block: int) -> dict[str, list[float]]:
     """``n`` samples of every probe, alternating blocks of ``block`` between them."""
     for probe in probes.values():
-        for i in range(WARMUP):
+        for i in range(_WARMUP):
             probe(i, [])
     samples: dict[str, list[float]] = {name: [] for name in probes}
     for start in range(0, n, block):
@@ -131,27 +132,27 @@ def _measure(probes: dict[str, Probe], n: int, block: int) -> dict[str, list[flo
 
 
 def _probes(client: DaprClient, stub: api_service_v1.DaprStub, direct: redis.Redis,
-            direct_prefix: str, noop: Callable[[bytes], bytes]) -> dict[str, Probe]:
+            direct_prefix: str, noop: Callable[[bytes], bytes]) -> dict[str, _Probe]:
     clock = time.perf_counter
 
     def sdk(i: int, into: list[float]) -> None:
         began = clock()
-        client.save_state(STORE, f"sdk-{i}", VALUE)
-        client.get_state(STORE, f"sdk-{i}")
+        client.save_state(_STORE, f"sdk-{i}", _VALUE)
+        client.get_state(_STORE, f"sdk-{i}")
         into.append(clock() - began)
 
     def bare(i: int, into: list[float]) -> None:
         _timed(lambda: stub.SaveState(api_v1.SaveStateRequest(
-                   store_name=STORE, states=[common_v1.StateItem(key=f"stub-{i}", value=VALUE)])),
-               lambda: stub.GetState(api_v1.GetStateRequest(store_name=STORE, key=f"stub-{i}"))
+                   store_name=_STORE, states=[common_v1.StateItem(key=f"stub-{i}", value=_VALUE)])),
+               lambda: stub.GetState(api_v1.GetStateRequest(store_name=_STORE, key=f"stub-{i}"))
                )(into)
 
     def plain(i: int, into: list[float]) -> None:
-        _timed(lambda: direct.set(f"{direct_prefix}{i}", VALUE),
+        _timed(lambda: direct.set(f"{direct_prefix}{i}", _VALUE),
                lambda: direct.get(f"{direct_prefix}{i}"))(into)
 
     def floor(i: int, into: list[float]) -> None:
-        _timed(lambda: noop(VALUE))(into)
+        _timed(lambda: noop(_VALUE))(into)
 
     return {"sdk": sdk, "stub": bare, "direct": plain, "noop": floor}
 
@@ -166,7 +167,7 @@ def _report(samples: dict[str, list[float]], n: int, block: int) -> None:
         p50, p90 = percentile_ms(samples[name], 50), percentile_ms(samples[name], 90)
         print(f"  {label:<60} p50 {p50 * 1000:6.0f} us   p90 {p90 * 1000:6.0f} us")
     report("SDK save_state+get_state pair p50", percentile_ms(samples["sdk"], 50), "ms")
-    for percent, goal in GOALS_MS.items():
+    for percent, goal in _GOALS_MS.items():
         added = (percentile_ms(samples["stub"], percent)
                  - percentile_ms(samples["direct"], percent))
         floor = percentile_ms(samples["noop"], percent)

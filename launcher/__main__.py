@@ -27,9 +27,9 @@ from .web import WebServer
 __all__ = ["build_parser", "main"]
 
 #: Seconds every process gets to answer after start (classify loads its model first).
-DEFAULT_STARTUP_TIMEOUT = 60.0
+_DEFAULT_STARTUP_TIMEOUT = 60.0
 #: Seconds between SIGTERM and SIGKILL at shutdown.
-DEFAULT_GRACE = 10.0
+_DEFAULT_GRACE = 10.0
 
 
 def _port(text: str) -> int:
@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--registry-dir", type=Path, default=None,
         help="name-resolution folder shared by the runtimes "
              f"(default {default_registry_dir()})")
-    add("--startup-timeout", type=float, default=DEFAULT_STARTUP_TIMEOUT,
-        help=f"seconds to wait for every process to answer (default {DEFAULT_STARTUP_TIMEOUT:g})")
+    add("--startup-timeout", type=float, default=_DEFAULT_STARTUP_TIMEOUT,
+        help=f"seconds to wait for every process to answer (default {_DEFAULT_STARTUP_TIMEOUT:g})")
     policy = RestartPolicy()
     restart = parser.add_argument_group(
         "restarts", "A process that exits is restarted after a delay that doubles at each exit "
@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"launcher: {err}", file=sys.stderr, flush=True)
         code = 1
     print("launcher: stopping every process", flush=True)
-    supervisor.stop_all(DEFAULT_GRACE)
+    supervisor.stop_all(_DEFAULT_GRACE)
     web.stop()
     print("launcher: stopped", flush=True)
     return code

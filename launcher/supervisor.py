@@ -37,7 +37,7 @@ import httpx
 from .plan import ProcessSpec
 from .restart import CrashHistory, RestartPolicy
 
-__all__ = ["Child", "CrashLoop", "StartupError", "Supervisor", "describe_exit"]
+__all__ = ["TAIL_LINES", "Child", "CrashLoop", "StartupError", "Supervisor", "describe_exit"]
 
 #: Lines kept per child (over all its runs) for the report when it fails.
 TAIL_LINES = 20

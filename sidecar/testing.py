@@ -40,13 +40,13 @@ __all__ = ["FF", "FunctionProcess", "Sidecar", "SidecarFactory", "SidecarStartEr
 
 #: The functions-framework console script of the running interpreter's environment.
 FF = str(Path(sys.executable).with_name("functions-framework"))
-LOOPBACK = "127.0.0.1"
+_LOOPBACK = "127.0.0.1"
 _STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 _POLL_INTERVAL = 0.05  # seconds between readiness probes
 #: Variables the dapr SDK prefers over DAPR_HTTP_PORT / DAPR_GRPC_PORT; cleared by the fixture.
 _SDK_ENDPOINT_VARS = ("DAPR_HTTP_ENDPOINT", "DAPR_GRPC_ENDPOINT")
 
-PathArg: TypeAlias = str | os.PathLike[str]
+_PathArg: TypeAlias = str | os.PathLike[str]
 
 
 class SidecarStartError(RuntimeError):
@@ -57,7 +57,7 @@ def free_port(exclude: Sequence[int | None] = ()) -> int:
     """An ephemeral loopback port that was free a moment ago and is not in ``exclude``."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((LOOPBACK, 0))
+            sock.bind((_LOOPBACK, 0))
             port: int = sock.getsockname()[1]
         if port not in exclude:
             return port
@@ -67,7 +67,7 @@ def _http_status(port: int, path: str, timeout: float = 1.0) -> int | None:
     """The status of ``GET path`` on the loopback ``port``, or None when nothing answers."""
     import http.client  # here, not at the top: ~7 ms, and pytest loads this module every run
 
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    conn = http.client.HTTPConnection(_LOOPBACK, port, timeout=timeout)
     try:
         conn.request("GET", path)
         return conn.getresponse().status
@@ -104,11 +104,11 @@ class Sidecar:
 
     @property
     def http_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.http_port}"
+        return f"http://{_LOOPBACK}:{self.http_port}"
 
     @property
     def grpc_address(self) -> str:
-        return f"{LOOPBACK}:{self.grpc_port}"
+        return f"{_LOOPBACK}:{self.grpc_port}"
 
     @property
     def log(self) -> str:
@@ -130,9 +130,9 @@ def _wait_healthy(sidecar: Sidecar, timeout: float) -> None:
 
 
 @contextmanager
-def run_sidecar(app_id: str, resources_paths: Sequence[PathArg], app_port: int | None = None,
-                env: Mapping[str, str] | None = None, cwd: PathArg | None = None,
-                registry_dir: PathArg | None = None, *, timeout: float = 20.0,
+def run_sidecar(app_id: str, resources_paths: Sequence[_PathArg], app_port: int | None = None,
+                env: Mapping[str, str] | None = None, cwd: _PathArg | None = None,
+                registry_dir: _PathArg | None = None, *, timeout: float = 20.0,
                 log_level: str = "info") -> Iterator[Sidecar]:
     """Run ``python -m sidecar`` for ``app_id`` on two free ports until the block ends.
 
@@ -194,7 +194,7 @@ class FunctionProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"http://{_LOOPBACK}:{self.port}"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -204,10 +204,10 @@ class FunctionProcess:
         _stop(self.process)
 
 
-def start_function(target: str, source: PathArg, log_dir: Path,
+def start_function(target: str, source: _PathArg, log_dir: Path,
                    env: Mapping[str, str] | None = None, *, workers: int = 1, threads: int = 4,
                    timeout: float = 30.0, port: int | None = None,
-                   cwd: PathArg | None = None) -> FunctionProcess:
+                   cwd: _PathArg | None = None) -> FunctionProcess:
     """Start ``functions-framework --target target --source source`` and wait for ``GET /``.
 
     It runs as dapr.yaml runs it: gunicorn with ``WORKERS`` x ``THREADS``, on ``port`` (default
@@ -223,7 +223,7 @@ def start_function(target: str, source: PathArg, log_dir: Path,
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [FF, "--target", target, "--source", str(source),
-             "--host", LOOPBACK, "--port", str(port)],
+             "--host", _LOOPBACK, "--port", str(port)],
             env=full_env, stdout=log, stderr=subprocess.STDOUT,
             cwd=None if cwd is None else str(cwd))
     fn = FunctionProcess(target, port, process, log_path)
@@ -258,9 +258,9 @@ def dapr_sidecar(monkeypatch: pytest.MonkeyPatch,
     """
     registry = tmp_path_factory.mktemp("dapr-registry")
     with ExitStack() as running:
-        def start(resources: PathArg | Sequence[PathArg], app_id: str = "app", *,
+        def start(resources: _PathArg | Sequence[_PathArg], app_id: str = "app", *,
                   app_port: int | None = None, env: Mapping[str, str] | None = None,
-                  cwd: PathArg | None = None, timeout: float = 20.0) -> Sidecar:
+                  cwd: _PathArg | None = None, timeout: float = 20.0) -> Sidecar:
             paths = [resources] if isinstance(resources, str | os.PathLike) else resources
             sidecar = running.enter_context(run_sidecar(
                 app_id, paths, app_port, env, cwd, registry, timeout=timeout))
