@@ -311,7 +311,9 @@ def parse_document(resource: Resource) -> ResiliencySpec:
 def _in_scope(resource: Resource, app_id: str) -> bool:
     scopes = resource.document.get("scopes") or []
     if not isinstance(scopes, list):
-        raise _fail(resource.source, str(resource.document.get("metadata")), "scopes",
+        metadata = resource.document.get("metadata")
+        name = str(metadata.get("name") or "") if isinstance(metadata, Mapping) else ""
+        raise _fail(resource.source, name, "scopes",
                     f"expected a list of app ids, found {scopes!r}")
     return not scopes or app_id in [str(scope) for scope in scopes]
 
