@@ -3,7 +3,9 @@
 At start-up ``OPTIONS /<binding>`` asks whether the app handles the binding (404 or 405 means
 no; connection errors are retried while the app starts), then every event is
 ``POST /<binding>`` with the event metadata as headers. A non-2xx answer is logged, as daprd
-does, and the binding keeps running.
+does, and the binding keeps running. Each delivery runs under the binding's inbound resiliency
+policy (``targets.components.<name>.inbound``): a connection error or non-2xx reply is retried
+as the policy says.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from http import HTTPStatus
 
 from .components.bindings.base import InputBinding
 from .invoke.app_channel import AppChannel, AppChannelError
+from .invoke.messages import AppResponse
+from .resiliency import BINDING, Resiliency, ResiliencyError
 from .settings import INPUT_BINDING_PROBE_ATTEMPTS, INPUT_BINDING_PROBE_INTERVAL
 
 __all__ = ["InputBindingDelivery"]
@@ -24,11 +28,18 @@ _NOT_SUBSCRIBED = (HTTPStatus.NOT_FOUND, HTTPStatus.METHOD_NOT_ALLOWED)
 _log = logging.getLogger(__name__)
 
 
+def _not_2xx(response: AppResponse) -> int | None:
+    """A delivery the app did not accept: retried and counted under the inbound policy."""
+    return None if HTTPStatus.OK <= response.status < HTTPStatus.MULTIPLE_CHOICES else (
+        response.status)
+
+
 class InputBindingDelivery:
     """Starts the input bindings the app handles and posts their events to it."""
 
-    def __init__(self, channel: AppChannel) -> None:
+    def __init__(self, channel: AppChannel, resiliency: Resiliency | None = None) -> None:
         self.channel = channel
+        self.resiliency = resiliency or Resiliency()
         self._bindings: list[InputBinding] = []
         self._stopping = threading.Event()
 
@@ -73,9 +84,11 @@ class InputBindingDelivery:
     def _deliver(self, name: str, data: bytes, metadata: dict[str, str]) -> None:
         headers = {"content-type": "application/json", **metadata}
         started = time.monotonic()
+        policy = self.resiliency.component_inbound(name, BINDING)
         try:
-            response = self.channel.request("POST", f"/{name}", data, headers)
-        except AppChannelError as err:
+            response = policy.run(lambda: self.channel.request("POST", f"/{name}", data, headers),
+                                  failed_status=_not_2xx)
+        except (AppChannelError, ResiliencyError) as err:
             _log.error("error sending binding event to the app (binding %s): %s", name, err)
             return
         if not HTTPStatus.OK <= response.status < HTTPStatus.MULTIPLE_CHOICES:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
+
+import grpc
 
 from .components.bindings.base import BindingRequest, BindingResponse
 from .components.registry import Registry
@@ -31,6 +33,7 @@ from .errors import (
     BindingInvokeError,
     BindingNotFound,
     DaprError,
+    DirectInvokeError,
     SecretGetError,
     SecretStoreNotConfigured,
     SecretStoreNotFound,
@@ -45,14 +48,33 @@ from .input_bindings import InputBindingDelivery
 from .invoke import registry_dir
 from .invoke.app_channel import AppChannel
 from .invoke.invoker import Invoker
-from .invoke.messages import AppRequest, AppResponse
+from .invoke.messages import FORWARD_HEADER, AppRequest, AppResponse, header
+from .resiliency import BINDING, SECRETSTORE, STATESTORE, Resiliency, ResiliencyError
+from .resiliency.config import BUILT_IN_SERVICE_RETRIES, load_resiliency
 from .settings import RUNTIME_VERSION, Settings
 
 __all__ = ["Runtime"]
 
 _log = logging.getLogger(__name__)
 _Keyed = TypeVar("_Keyed", bound=SetRequest | DeleteRequest)
+_T = TypeVar("_T")
+_TRANSPORT_RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED)
 
+
+def _retriable(error: BaseException) -> bool:
+    """Component errors are retried, except those the caller must fix (4xx: etag, request)."""
+    return not (isinstance(error, DaprError) and error.http_status < 500)
+
+
+def _unreachable(error: BaseException) -> bool:
+    """daprd's built-in service retries: only when the target runtime cannot be reached."""
+    cause = error.__cause__
+    return isinstance(cause, grpc.RpcError) and cause.code() in _TRANSPORT_RETRIED
+
+
+def _app_failure(response: AppResponse) -> int | None:
+    """daprd treats an app reply outside 200-399 as a failed invocation (retried, counted)."""
+    return None if 200 <= response.status <= 399 else response.status
 
 
 @contextmanager
@@ -69,6 +91,8 @@ def _reported(fallback: type[DaprError], prefix: str, code: str | None = None) -
         DaprError.__init__(wrapped, f"{prefix}{err.message}")
         wrapped.code = code or err.code
         raise wrapped from err
+    except ResiliencyError as err:  # a timeout or an open circuit breaker, said as daprd does
+        raise fallback(f"{prefix}{err}") from err
     except Exception as err:
         _log.exception("component failure")
         raise fallback(f"{prefix}{err}") from err
@@ -77,9 +101,12 @@ def _reported(fallback: type[DaprError], prefix: str, code: str | None = None) -
 class Runtime:
     """The building blocks of one app id over the loaded components (see module docstring)."""
 
-    def __init__(self, settings: Settings, components: Registry) -> None:
+    def __init__(self, settings: Settings, components: Registry,
+                 resiliency: Resiliency | None = None) -> None:
         self.settings = settings
         self.components = components
+        self.resiliency = resiliency or Resiliency(
+            load_resiliency(settings.resources_paths, settings.app_id))
         self._invoker: Invoker | None = None
         self._channel: AppChannel | None = None
         self._input_bindings: InputBindingDelivery | None = None
@@ -107,29 +134,38 @@ class Runtime:
             raise StateStoreNotFound(f"state store {name} is not found")
         return store, self.components.key_prefixes.get(name, "")
 
+    def _outbound(self, name: str, kind: str, operation: Callable[[], _T]) -> _T:
+        """``operation`` on component ``name`` under its outbound resiliency policy."""
+        policy = self.resiliency.component_outbound(name, kind)
+        return policy.run(operation, retriable=_retriable)
+
     def get_state(self, store: str, key: str, metadata: dict[str, str]) -> GetResponse | None:
         backend, prefix = self._store(store)
         with _reported(StateGetError, f"fail to get {key} from state store {store}: "):
-            return backend.get(prefix + key, metadata)
+            return self._outbound(store, STATESTORE, lambda: backend.get(prefix + key, metadata))
 
     def bulk_get_state(self, store: str, keys: list[str],
                        metadata: dict[str, str]) -> list[tuple[str, GetResponse | None]]:
         backend, prefix = self._store(store)
         with _reported(StateGetError, f"failed getting bulk state from state store {store}: "):
-            found = backend.bulk_get([prefix + key for key in keys])
+            found = self._outbound(store, STATESTORE,
+                                   lambda: backend.bulk_get([prefix + key for key in keys]))
         return [(key, item) for key, (_, item) in zip(keys, found, strict=True)]
 
     def save_state(self, store: str, items: list[SetRequest]) -> None:
         backend, prefix = self._store(store)
-        with _reported(StateSaveError, f"failed saving state in state store {store}: "):
+        def save() -> None:
             for item in items:
                 backend.set(_prefixed(item, prefix))
+
+        with _reported(StateSaveError, f"failed saving state in state store {store}: "):
+            self._outbound(store, STATESTORE, save)
 
     def delete_state(self, store: str, request: DeleteRequest) -> None:
         backend, prefix = self._store(store)
         with _reported(StateDeleteError, f"failed deleting state with key {request.key}: ",
                        code=StateDeleteError.code):
-            backend.delete(_prefixed(request, prefix))
+            self._outbound(store, STATESTORE, lambda: backend.delete(_prefixed(request, prefix)))
 
     def transact_state(self, store: str, operations: list[TransactionOperation],
                        metadata: dict[str, str]) -> None:
@@ -138,7 +174,7 @@ class Runtime:
                     for op in operations]
         with _reported(StateTransactionError, "error while executing state transaction: ",
                        code=StateTransactionError.code):
-            backend.transact(prefixed)
+            self._outbound(store, STATESTORE, lambda: backend.transact(prefixed))
 
     # -- secrets ----------------------------------------------------------------------------
 
@@ -154,12 +190,12 @@ class Runtime:
         backend = self._secret_store(store)
         with _reported(SecretGetError,
                        f"failed getting secret with key {key} from secret store {store}: "):
-            return backend.get(key, metadata)
+            return self._outbound(store, SECRETSTORE, lambda: backend.get(key, metadata))
 
     def bulk_get_secret(self, store: str, metadata: dict[str, str]) -> dict[str, dict[str, str]]:
         backend = self._secret_store(store)
         with _reported(SecretGetError, f"failed getting secrets from secret store {store}: "):
-            return backend.bulk_get(metadata)
+            return self._outbound(store, SECRETSTORE, lambda: backend.bulk_get(metadata))
 
     # -- bindings ---------------------------------------------------------------------------
 
@@ -169,13 +205,35 @@ class Runtime:
             raise BindingNotFound(f"error when invoke output binding {name}: "
                                   f"couldn't find output binding {name}")
         with _reported(BindingInvokeError, f"error when invoke output binding {name}: "):
-            return binding.invoke(request)
+            return self._outbound(name, BINDING, lambda: binding.invoke(request))
 
     # -- service invocation -----------------------------------------------------------------
 
     def invoke_app(self, app_id: str, method: str, request: AppRequest) -> AppResponse:
-        """Call ``method`` on ``app_id``: the own app directly, any other through its runtime."""
-        return self._get_invoker().invoke(app_id, method, request)
+        """Call ``method`` on ``app_id``: the own app directly, any other through its runtime.
+
+        The caller's runtime applies the app's resiliency policy (not the runtime a call was
+        forwarded to); a remote app without a named policy also gets daprd's built-in
+        retries on connection failures.
+        """
+        invoker = self._get_invoker()
+        if header(request, FORWARD_HEADER):
+            return invoker.invoke(app_id, method, request)
+
+        def call() -> AppResponse:
+            return invoker.invoke(app_id, method, request)
+
+        def call_with_built_in_retries() -> AppResponse:
+            policy = self.resiliency.built_in(BUILT_IN_SERVICE_RETRIES)
+            return policy.run(call, retriable=_unreachable)
+
+        remote = app_id != self.app_id and not self.resiliency.has_app_target(app_id)
+        operation = call_with_built_in_retries if remote else call
+        try:
+            return self.resiliency.app(app_id, method).run(operation,
+                                                            failed_status=_app_failure)
+        except ResiliencyError as err:
+            raise DirectInvokeError(f"failed to invoke, id: {app_id}, err: {err}") from err
 
     def _get_invoker(self) -> Invoker:
         with self._lock:
@@ -220,7 +278,7 @@ class Runtime:
             self._started = True
         registry_dir.register(self.settings)
         if self.components.input_bindings:
-            self._input_bindings = InputBindingDelivery(self._get_channel())
+            self._input_bindings = InputBindingDelivery(self._get_channel(), self.resiliency)
             self._input_bindings.start(self.components.input_bindings)
         self._ready = True
 
