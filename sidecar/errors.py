@@ -49,6 +49,7 @@ __all__ = [
     "ETagInvalid",
     "ETagMismatch",
     "MalformedRequest",
+    "PubSubPublishError",
     "SecretGetError",
     "SecretNotFound",
     "SecretStoreNotConfigured",
@@ -192,3 +193,7 @@ class DirectInvokeError(DaprError):
 
 class AppNotFound(DirectInvokeError):
     pass
+
+
+class PubSubPublishError(DaprError):
+    code = "ERR_PUBSUB_PUBLISH_MESSAGE"

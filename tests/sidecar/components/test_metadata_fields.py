@@ -5,6 +5,8 @@ For each registry entry whose module imports, the declared required set must equ
 ``$SCHEMAS_DIR/dapr-metadata``, default ../shared/schemas next to the repository), and every
 optional name must appear in that file: its metadata, its authenticationProfiles, or the
 builtinAuthenticationProfiles it names. Local extensions are listed below with a reason.
+Local-only types (no counterpart in components-contrib) are compared with the fields their
+documentation lists instead, and must really have no metadata.yaml there.
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ DOCUMENTED_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 #: Names a class may accept beyond Dapr's file, each with the reason.
 LOCAL_EXTENSIONS: dict[str, dict[str, str]] = {}
+#: Types that exist only in this runtime (no metadata.yaml can exist): (required, optional)
+#: exactly as their documentation lists them.
+#: pubsub.local.sqlite: a broker shared by the embedded profile's runtimes (docs/pubsub.md).
+LOCAL_ONLY_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "pubsub.local.sqlite": (frozenset({"databasePath"}), frozenset({
+        "consumerID", "processingTimeout", "redeliverInterval", "concurrency", "pollInterval",
+        "retention", "maxLen"})),
+}
 
 
 def _importable(type_name: str) -> bool:
@@ -74,6 +84,11 @@ def test_schemas_are_present() -> None:
 def test_declared_fields_match_dapr(type_name: str) -> None:
     cls = component_class(type_name)
     assert cls.type_name == type_name
+    if type_name in LOCAL_ONLY_FIELDS:
+        assert not (METADATA_DIR / f"{type_name}.yaml").exists(), f"{type_name} is in Dapr"
+        assert (set(cls.required_metadata), set(cls.optional_metadata)) == tuple(
+            set(s) for s in LOCAL_ONLY_FIELDS[type_name])
+        return
     if type_name in DOCUMENTED_FIELDS:
         required, known = (set(s) for s in DOCUMENTED_FIELDS[type_name])
         known |= required
@@ -89,3 +104,8 @@ def test_every_registered_type_names_a_component_class() -> None:
     for type_name, target in COMPONENT_TYPES.items():
         module, _, name = target.partition(":")
         assert module.startswith("sidecar.") and name, type_name
+
+
+def test_local_only_types_are_registered() -> None:
+    """The allow-list names only types this runtime registers (no stale exemptions)."""
+    assert set(LOCAL_ONLY_FIELDS) <= set(COMPONENT_TYPES)
