@@ -29,6 +29,7 @@ COMPONENT_TYPES: dict[str, str] = {
     "bindings.aws.s3": "sidecar.components.bindings.aws_s3:S3Binding",
     "bindings.cron": "sidecar.components.bindings.cron:CronBinding",
     "pubsub.redis": "sidecar.components.pubsub.redis:RedisPubSub",
+    "pubsub.rabbitmq": "sidecar.components.pubsub.rabbitmq:RabbitMQPubSub",
 }
 
 _log = logging.getLogger(__name__)
