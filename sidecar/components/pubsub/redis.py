@@ -18,11 +18,12 @@ and retry with back-off; a lost group (``NOGROUP``) is created again.
 Metadata: redisHost (required), redisPort, redisUsername, redisPassword, redisDB, redisType
 (node | cluster), failover + sentinelMasterName + sentinelUsername/sentinelPassword, enableTLS,
 insecureSkipTLSVerify, clientCert, clientKey, redisMaxRetries, redisMinRetryInterval,
-redisMaxRetryInterval, dialTimeout, readTimeout, writeTimeout, poolSize, poolTimeout,
-consumerID, redeliverInterval, processingTimeout, queueDepth, concurrency, maxLenApprox,
-streamTTL. Accepted and checked but without effect on redis-py: maxConnAge, minIdleConns,
-idleCheckFrequency, idleTimeout. useEntraID / useOIDC (cloud token sign-in) are refused when
-true. Durations given as a bare number are milliseconds, as components-contrib reads them.
+redisMaxRetryInterval, dialTimeout, readTimeout, poolSize, consumerID, redeliverInterval,
+processingTimeout, queueDepth, concurrency, maxLenApprox, streamTTL. Accepted and checked but
+without effect on redis-py: writeTimeout (one socket timeout: readTimeout), poolTimeout,
+maxConnAge, minIdleConns, idleCheckFrequency, idleTimeout. useEntraID / useOIDC (cloud token
+sign-in) are refused when true. Durations given as a bare number are milliseconds, as
+components-contrib reads them.
 """
 
 from __future__ import annotations
