@@ -28,7 +28,8 @@ Every failure a caller can see is a ``DaprError``: its ``code`` is daprd's ``err
     │   ├── BindingRequestError   400 (the request is wrong: fix it, not the backend)
     │   └── BindingItemNotFound   404 (the file or object named does not exist)
     ├── DirectInvokeError         500 ERR_DIRECT_INVOKE
-    └── AppNotFound               500 ERR_DIRECT_INVOKE (no such app id registered)
+    ├── AppNotFound               500 ERR_DIRECT_INVOKE (no such app id registered)
+    └── PubSubPublishError        500 ERR_PUBSUB_PUBLISH_MESSAGE (the broker did not take it)
 """
 
 from __future__ import annotations
@@ -196,4 +197,6 @@ class AppNotFound(DirectInvokeError):
 
 
 class PubSubPublishError(DaprError):
+    """The broker did not take the message (down, refused, no publisher confirm)."""
+
     code = "ERR_PUBSUB_PUBLISH_MESSAGE"

@@ -29,6 +29,8 @@ COMPONENT_TYPES: dict[str, str] = {
     "bindings.aws.s3": "sidecar.components.bindings.aws_s3:S3Binding",
     "bindings.cron": "sidecar.components.bindings.cron:CronBinding",
     "pubsub.local.sqlite": "sidecar.components.pubsub.sqlite:SQLitePubSub",
+    "pubsub.redis": "sidecar.components.pubsub.redis:RedisPubSub",
+    "pubsub.rabbitmq": "sidecar.components.pubsub.rabbitmq:RabbitMQPubSub",
 }
 
 _log = logging.getLogger(__name__)
