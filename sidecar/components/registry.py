@@ -28,6 +28,7 @@ COMPONENT_TYPES: dict[str, str] = {
     "bindings.localstorage": "sidecar.components.bindings.localstorage:LocalStorageBinding",
     "bindings.aws.s3": "sidecar.components.bindings.aws_s3:S3Binding",
     "bindings.cron": "sidecar.components.bindings.cron:CronBinding",
+    "pubsub.in-memory": "sidecar.components.pubsub.in_memory:InMemoryPubSub",
 }
 
 _log = logging.getLogger(__name__)
