@@ -42,6 +42,8 @@ PROGRAMMATIC: list[dict[str, Any]] = [
     {"pubsubname": PUBSUB, "topic": "bulk", "route": "/bulk",
      "bulkSubscribe": {"enabled": True, "maxMessagesCount": 10, "maxAwaitDurationMs": 300}},
     {"pubsubname": PUBSUB, "topic": "a/b", "route": "/slashed"},
+    {"pubsubname": PUBSUB, "topic": "grpc", "route": "/grpc"},
+    {"pubsubname": PUBSUB, "topic": "grpc/bulk", "route": "/grpc-bulk"},
 ]
 
 
