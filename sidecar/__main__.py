@@ -55,7 +55,12 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     except ComponentConfigError as err:
         print(f"error loading components: {err.message}", file=sys.stderr)
         return 1
-    runtime = Runtime(settings, components)
+    try:
+        runtime = Runtime(settings, components)
+    except ComponentConfigError as err:  # a bad Subscription resource
+        components.close()
+        print(f"error loading resources: {err.message}", file=sys.stderr)
+        return 1
     servers: list[Any] = []
     try:
         http = serve_http(runtime, settings.listen_address, settings.http_port)

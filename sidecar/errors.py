@@ -29,7 +29,15 @@ Every failure a caller can see is a ``DaprError``: its ``code`` is daprd's ``err
     │   └── BindingItemNotFound   404 (the file or object named does not exist)
     ├── DirectInvokeError         500 ERR_DIRECT_INVOKE
     ├── AppNotFound               500 ERR_DIRECT_INVOKE (no such app id registered)
-    └── PubSubPublishError        500 ERR_PUBSUB_PUBLISH_MESSAGE (the broker did not take it)
+    ├── PubSubNotConfigured       400 ERR_PUBSUB_NOT_CONFIGURED (gRPC FAILED_PRECONDITION)
+    ├── PubSubNameEmpty           404 ERR_PUBSUB_EMPTY (gRPC INVALID_ARGUMENT)
+    ├── PubSubNotFound            404 ERR_PUBSUB_NOT_FOUND (gRPC INVALID_ARGUMENT)
+    ├── PubSubTopicEmpty          404 ERR_TOPIC_EMPTY (gRPC INVALID_ARGUMENT)
+    ├── PubSubMetadataError       400 ERR_PUBSUB_REQUEST_METADATA (gRPC INVALID_ARGUMENT)
+    ├── PubSubForbidden           403 ERR_PUBSUB_FORBIDDEN (gRPC PERMISSION_DENIED)
+    ├── PubSubPublishError        500 ERR_PUBSUB_PUBLISH_MESSAGE (gRPC INTERNAL)
+    ├── PubSubCloudEventError     500 ERR_PUBSUB_CLOUD_EVENTS_SER (gRPC INVALID_ARGUMENT)
+    └── PubSubEventsError         400 ERR_PUBSUB_EVENTS_SER (gRPC INVALID_ARGUMENT)
 """
 
 from __future__ import annotations
@@ -50,7 +58,15 @@ __all__ = [
     "ETagInvalid",
     "ETagMismatch",
     "MalformedRequest",
+    "PubSubCloudEventError",
+    "PubSubEventsError",
+    "PubSubForbidden",
+    "PubSubMetadataError",
+    "PubSubNameEmpty",
+    "PubSubNotConfigured",
+    "PubSubNotFound",
     "PubSubPublishError",
+    "PubSubTopicEmpty",
     "SecretGetError",
     "SecretNotFound",
     "SecretStoreNotConfigured",
@@ -196,7 +212,57 @@ class AppNotFound(DirectInvokeError):
     pass
 
 
+# -- pub/sub (daprd's pkg/api/errors/pubsub.go: codes and statuses as daprd sends them) ---------
+
+
+class PubSubNotConfigured(DaprError):
+    code, http_status, grpc_status = (
+        "ERR_PUBSUB_NOT_CONFIGURED", HTTPStatus.BAD_REQUEST, grpc.StatusCode.FAILED_PRECONDITION)
+
+
+class PubSubNameEmpty(DaprError):
+    code, http_status, grpc_status = (
+        "ERR_PUBSUB_EMPTY", HTTPStatus.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+class PubSubNotFound(DaprError):
+    code, http_status, grpc_status = (
+        "ERR_PUBSUB_NOT_FOUND", HTTPStatus.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+class PubSubTopicEmpty(DaprError):
+    code, http_status, grpc_status = (
+        "ERR_TOPIC_EMPTY", HTTPStatus.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+class PubSubMetadataError(DaprError):
+    """Request metadata that cannot be read (``rawPayload`` that is not a boolean)."""
+
+    code, http_status, grpc_status = (
+        "ERR_PUBSUB_REQUEST_METADATA", HTTPStatus.BAD_REQUEST, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+class PubSubForbidden(DaprError):
+    """The topic is outside the app's publishing scopes / allowed or protected topics."""
+
+    code, http_status, grpc_status = (
+        "ERR_PUBSUB_FORBIDDEN", HTTPStatus.FORBIDDEN, grpc.StatusCode.PERMISSION_DENIED)
+
+
 class PubSubPublishError(DaprError):
     """The broker did not take the message (down, refused, no publisher confirm)."""
 
     code = "ERR_PUBSUB_PUBLISH_MESSAGE"
+
+
+class PubSubCloudEventError(DaprError):
+    """The CloudEvent envelope could not be built or serialised (daprd: 500, INVALID_ARGUMENT)."""
+
+    code, grpc_status = "ERR_PUBSUB_CLOUD_EVENTS_SER", grpc.StatusCode.INVALID_ARGUMENT
+
+
+class PubSubEventsError(DaprError):
+    """A bulk publish body that cannot be read, or entries without unique ``entryId``s."""
+
+    code, http_status, grpc_status = (
+        "ERR_PUBSUB_EVENTS_SER", HTTPStatus.BAD_REQUEST, grpc.StatusCode.INVALID_ARGUMENT)

@@ -46,6 +46,7 @@ from .invoke.messages import (
     AppRequest,
     AppResponse,
 )
+from .pubsub.publisher import BulkEntry
 from .runtime import Runtime
 from .settings import MAX_MESSAGE_BYTES
 
@@ -63,6 +64,7 @@ IMPLEMENTED_RPCS = (
     "DeleteBulkState", "DeleteState", "ExecuteStateTransaction", "GetBulkSecret",
     "GetBulkState", "GetMetadata", "GetSecret", "GetState", "InvokeBinding", "InvokeService",
     "SaveState",
+    "BulkPublishEvent", "BulkPublishEventAlpha1", "PublishEvent",
 )
 
 _ERROR_DOMAIN = "dapr.io"
@@ -242,6 +244,14 @@ def _metadata_response(info: Mapping[str, Any]) -> api_v1.GetMetadataResponse:
         id=info.get("id", ""), runtime_version=info.get("runtimeVersion", ""),
         registered_components=components, extended_metadata=extended,
         enabled_features=info.get("enabledFeatures") or [])
+    for sub in info.get("subscriptions") or []:
+        response.subscriptions.append(api_v1.PubsubSubscription(
+            pubsub_name=sub["pubsubname"], topic=sub["topic"],
+            metadata=sub.get("metadata") or {}, dead_letter_topic=sub["deadLetterTopic"],
+            type=api_v1.PubsubSubscriptionType.Value(sub["type"]),
+            rules=api_v1.PubsubSubscriptionRules(rules=[
+                api_v1.PubsubSubscriptionRule(match=r.get("match", ""), path=r.get("path", ""))
+                for r in sub["rules"]])))
     if info.get("appConnectionProperties"):
         json_format.ParseDict(info["appConnectionProperties"],
                               response.app_connection_properties, ignore_unknown_fields=True)
@@ -335,6 +345,27 @@ class DaprGrpcApi(api_service_v1.DaprServicer):
             raise _app_failure(response)
         return common_v1.InvokeResponse(data=any_pb2.Any(value=response.body),
                                         content_type=response.content_type)
+
+    @_rpc
+    def PublishEvent(self, request: api_v1.PublishEventRequest,
+                     context: grpc.ServicerContext) -> empty_pb2.Empty:
+        self._runtime.publish(request.pubsub_name, request.topic, request.data,
+                              request.data_content_type, dict(request.metadata))
+        return _EMPTY
+
+    @_rpc
+    def BulkPublishEvent(self, request: api_v1.BulkPublishRequest,
+                         context: grpc.ServicerContext) -> api_v1.BulkPublishResponse:
+        # daprd answers OK with the failed entries; only scope/lookup errors fail the RPC.
+        entries = [BulkEntry(e.entry_id, e.event, e.content_type, dict(e.metadata))
+                   for e in request.entries]
+        failed = self._runtime.bulk_publish(request.pubsub_name, request.topic, entries,
+                                            dict(request.metadata))
+        return api_v1.BulkPublishResponse(failedEntries=[
+            api_v1.BulkPublishResponseFailedEntry(entry_id=entry_id, error=error)
+            for entry_id, error in failed])
+
+    BulkPublishEventAlpha1 = BulkPublishEvent
 
     @_rpc
     def GetMetadata(self, request: api_v1.GetMetadataRequest,

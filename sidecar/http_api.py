@@ -17,13 +17,14 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, PathConverter, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from . import http_requests as parse
 from .errors import DaprError
 from .invoke.messages import APP_ID_HEADER, HOP_BY_HOP_HEADERS, AppRequest, AppResponse
+from .pubsub.bulk_requests import bulk_entries, failed_entries_body
 from .runtime import Runtime
 from .settings import MAX_BODY_BYTES
 
@@ -51,10 +52,23 @@ _RULES = [
     Rule("/v1.0/secrets/<store>/bulk", endpoint="bulk_secret", methods=["GET"]),
     Rule("/v1.0/secrets/<store>/<path:key>", endpoint="get_secret", methods=["GET"]),
     Rule("/v1.0/bindings/<name>", endpoint="binding", methods=["POST", "PUT"]),
+    # <pubsub>/<topic>, the topic may hold "/"; either may be empty (daprd's 404 errors).
+    Rule("/v1.0/publish/<any_path:target>", endpoint="publish", methods=["POST", "PUT"]),
+    Rule("/v1.0-alpha1/publish/bulk/<any_path:target>", endpoint="bulk_publish",
+         methods=["POST", "PUT"]),
+    Rule("/v1.0/publish/bulk/<any_path:target>", endpoint="bulk_publish",
+         methods=["POST", "PUT"]),
     Rule("/v1.0/invoke/<app_id>/method/", endpoint="invoke", methods=_ANY_VERB,
          defaults={"method": ""}),
     Rule("/v1.0/invoke/<app_id>/method/<path:method>", endpoint="invoke", methods=_ANY_VERB),
 ]
+
+
+class _AnyPathConverter(PathConverter):
+    """A path that may be empty or start with "/" (``publish//topic`` names no pubsub)."""
+
+    regex = ".*"
+    part_isolating = False
 
 
 def _json_response(value: Any, status: int = HTTPStatus.OK,
@@ -109,7 +123,8 @@ class HttpApi:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.url_map = Map(_RULES, strict_slashes=False, merge_slashes=False)
+        self.url_map = Map(_RULES, strict_slashes=False, merge_slashes=False,
+                           converters={"any_path": _AnyPathConverter})
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
@@ -218,6 +233,25 @@ class HttpApi:
             return _empty()
         return Response(reply.data or b"", status=HTTPStatus.OK, headers=headers,
                         content_type=_JSON)
+
+    # -- pub/sub ----------------------------------------------------------------------------
+
+    def publish(self, request: Request, target: str) -> Response:
+        pubsub, _, topic = target.partition("/")
+        self.runtime.publish(pubsub, topic, request.get_data(cache=True),
+                             request.headers.get("Content-Type", ""), _query_metadata(request))
+        return _empty()
+
+    def bulk_publish(self, request: Request, target: str) -> Response:
+        pubsub, _, topic = target.partition("/")
+        metadata = _query_metadata(request)
+        body = request.get_data(cache=True)
+        # Parsed only after the pubsub and topic checks, as daprd does.
+        failed = self.runtime.bulk_publish(
+            pubsub, topic, lambda: bulk_entries(body, pubsub, topic), metadata)
+        if failed:
+            return _json_response(failed_entries_body(failed), HTTPStatus.INTERNAL_SERVER_ERROR)
+        return _empty()
 
     # -- service invocation -----------------------------------------------------------------
 

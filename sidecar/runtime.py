@@ -51,6 +51,8 @@ from .invoke.invoker import Invoker
 from .invoke.messages import FORWARD_HEADER, AppRequest, AppResponse, header
 from .resiliency import BINDING, SECRETSTORE, STATESTORE, Resiliency, ResiliencyError
 from .resiliency.config import BUILT_IN_SERVICE_RETRIES, load_resiliency
+from .invoke.messages import AppRequest, AppResponse
+from .pubsub.manager import BulkEntries, PubSubManager
 from .settings import RUNTIME_VERSION, Settings
 
 __all__ = ["Runtime"]
@@ -110,6 +112,8 @@ class Runtime:
         self._invoker: Invoker | None = None
         self._channel: AppChannel | None = None
         self._input_bindings: InputBindingDelivery | None = None
+        # Reads declarative subscriptions: a bad Subscription file fails here, at start-up.
+        self._pubsub = PubSubManager(settings, components)
         self._started = False
         self._closed = False
         self._ready = False
@@ -207,6 +211,17 @@ class Runtime:
         with _reported(BindingInvokeError, f"error when invoke output binding {name}: "):
             return self._outbound(name, BINDING, lambda: binding.invoke(request))
 
+    # -- pub/sub (logic in sidecar/pubsub/) ------------------------------------------------
+
+    def publish(self, pubsub: str, topic: str, data: bytes, content_type: str,
+                metadata: dict[str, str]) -> None:
+        self._pubsub.publish(pubsub, topic, data, content_type, metadata)
+
+    def bulk_publish(self, pubsub: str, topic: str, entries: BulkEntries,
+                     metadata: dict[str, str]) -> list[tuple[str, str]]:
+        """(entryId, error) for every entry that was not published."""
+        return self._pubsub.bulk_publish(pubsub, topic, entries, metadata)
+
     # -- service invocation -----------------------------------------------------------------
 
     def invoke_app(self, app_id: str, method: str, request: AppRequest) -> AppResponse:
@@ -262,6 +277,7 @@ class Runtime:
                 for c in self.components.components
             ],
             "extended": {"appCommand": "", "daprRuntimeVersion": RUNTIME_VERSION},
+            "subscriptions": self._pubsub.describe(),
         }
         if settings.app_port is not None:
             info["appConnectionProperties"] = {
@@ -280,6 +296,7 @@ class Runtime:
         if self.components.input_bindings:
             self._input_bindings = InputBindingDelivery(self._get_channel(), self.resiliency)
             self._input_bindings.start(self.components.input_bindings)
+        self._pubsub.start(self._get_channel())
         self._ready = True
 
     def stop(self) -> None:
@@ -292,6 +309,7 @@ class Runtime:
             return
         if self._input_bindings is not None:
             self._input_bindings.stop()
+        self._pubsub.stop()
         if self._channel is not None:
             self._channel.close()
         if self._invoker is not None:

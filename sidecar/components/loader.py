@@ -21,6 +21,8 @@ from ..errors import ComponentConfigError, DaprError
 from ..resources import read_resources
 from .base import Component
 from .go_values import go_text
+from .pubsub.base import PubSub
+from .pubsub.common import PUBSUB_COMMON_METADATA, template_metadata
 from .registry import COMPONENT_TYPES, LoadedComponent, Registry, component_class
 from .secrets.base import SecretStore
 from .state.base import STATE_COMMON_METADATA, StateStore, key_prefix
@@ -156,6 +158,8 @@ def _check_metadata(spec: ComponentSpec, cls: type[Component], given: Mapping[st
     allowed = cls.required_metadata | cls.optional_metadata
     if issubclass(cls, StateStore):
         allowed |= STATE_COMMON_METADATA
+    if issubclass(cls, PubSub):
+        allowed |= PUBSUB_COMMON_METADATA
     for name in sorted(cls.required_metadata):
         if not given.get(name):
             raise spec.error(f"metadata {name!r}: missing required field for {spec.type_name}")
@@ -176,6 +180,12 @@ def _build(spec: ComponentSpec, stores: Mapping[str, SecretStore], app_id: str,
         raise spec.error(f"spec.type: {spec.type_name} is not available here: {err}") from err
     metadata = _resolve_metadata(spec, stores, environ)
     _check_metadata(spec, cls, metadata)
+    if issubclass(cls, PubSub):
+        # daprd fills consumerID with the app id; brokers name consumer groups/queues from it.
+        try:
+            metadata = template_metadata(metadata, app_id, environ)
+        except ComponentConfigError as err:
+            raise spec.error(err.message) from err
     prefix = key_prefix(metadata.pop("keyPrefix", None), app_id, spec.name)
     metadata.pop("actorStateStore", None)
     try:

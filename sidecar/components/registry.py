@@ -31,6 +31,7 @@ COMPONENT_TYPES: dict[str, str] = {
     "pubsub.local.sqlite": "sidecar.components.pubsub.sqlite:SQLitePubSub",
     "pubsub.redis": "sidecar.components.pubsub.redis:RedisPubSub",
     "pubsub.rabbitmq": "sidecar.components.pubsub.rabbitmq:RabbitMQPubSub",
+    "pubsub.in-memory": "sidecar.components.pubsub.in_memory:InMemoryPubSub",
 }
 
 _log = logging.getLogger(__name__)

@@ -95,11 +95,10 @@ def test_unknown_binding_is_not_found(client: DaprClient) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:The Distributed Lock API is an Alpha version:UserWarning")
-@pytest.mark.parametrize("call", ["publish", "lock", "configuration"])
+@pytest.mark.parametrize("call", ["lock", "configuration"])
 def test_rpcs_outside_the_served_building_blocks_are_unimplemented(
         client: DaprClient, call: str) -> None:
     actions = {
-        "publish": (lambda: client.publish_event("pubsub", "topic", b"x"), "PublishEvent"),
         "lock": (lambda: client.try_lock("lockstore", "res", "me", 10), "TryLockAlpha1"),
         "configuration": (lambda: client.get_configuration("config", ["k"]),
                           "GetConfiguration"),
