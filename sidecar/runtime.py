@@ -49,10 +49,9 @@ from .invoke import registry_dir
 from .invoke.app_channel import AppChannel
 from .invoke.invoker import Invoker
 from .invoke.messages import FORWARD_HEADER, AppRequest, AppResponse, header
+from .pubsub.manager import BulkEntries, PubSubManager
 from .resiliency import BINDING, SECRETSTORE, STATESTORE, Resiliency, ResiliencyError
 from .resiliency.config import BUILT_IN_SERVICE_RETRIES, load_resiliency
-from .invoke.messages import AppRequest, AppResponse
-from .pubsub.manager import BulkEntries, PubSubManager
 from .settings import RUNTIME_VERSION, Settings
 
 __all__ = ["Runtime"]

@@ -50,8 +50,12 @@ def test_raising_handler_is_redelivered_then_given_up() -> None:
     assert len(calls) == 3
 
     failures: list[int] = []
-    broker.subscribe("always", lambda m: failures.append(1) or (_ for _ in ()).throw(
-        RuntimeError("no")), {})
+
+    def always_fail(message: Message) -> None:
+        failures.append(1)
+        raise RuntimeError("no")
+
+    broker.subscribe("always", always_fail, {})
     broker.publish(PublishRequest(topic="always", data=b"m"))
     _wait(lambda: len(failures) == MAX_ATTEMPTS, timeout=5)
     broker.close()
