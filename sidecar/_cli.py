@@ -111,4 +111,7 @@ def parse_settings(argv: Sequence[str] | None = None,
             args.dapr_listen_addresses or environ.get("DAPR_LISTEN_ADDRESSES", "")),
         registry_dir=Path(registry_dir) if registry_dir else defaults.default_registry_dir(
             environ),
+        # daprd reads both tokens from its environment only (no flags).
+        api_token=environ.get("DAPR_API_TOKEN", ""),
+        app_api_token=environ.get("APP_API_TOKEN", ""),
     )

@@ -36,9 +36,10 @@ from google.protobuf import any_pb2, empty_pb2, json_format
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from . import api_token
 from .components.bindings.base import BindingRequest
 from .components.state.base import Concurrency, DeleteRequest, SetRequest, TransactionOperation
-from .errors import DaprError, MalformedRequest, StateOperationNotSupported
+from .errors import ERROR_DOMAIN, DaprError, MalformedRequest, StateOperationNotSupported
 from .invoke.messages import (
     API_TOKEN_HEADER,
     HTTP_STATUS_HEADER,
@@ -63,11 +64,10 @@ MAX_WORKERS = 32
 IMPLEMENTED_RPCS = (
     "DeleteBulkState", "DeleteState", "ExecuteStateTransaction", "GetBulkSecret",
     "GetBulkState", "GetMetadata", "GetSecret", "GetState", "InvokeBinding", "InvokeService",
-    "SaveState",
+    "SaveState", "SetMetadata",
     "BulkPublishEvent", "BulkPublishEventAlpha1", "PublishEvent",
 )
 
-_ERROR_DOMAIN = "dapr.io"
 # daprd truncates ErrorInfo metadata values to fit the 64-character limit of error_details.proto.
 _MAX_ERROR_METADATA_LEN = 63
 _EMPTY = empty_pb2.Empty()
@@ -112,15 +112,45 @@ class _Reject(Exception):
         self.status, self.message, self.reason, self.metadata = status, message, reason, metadata
 
 
+def _packed(message: Any) -> any_pb2.Any:
+    detail = any_pb2.Any()
+    detail.Pack(message)
+    return detail
+
+
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, reason: str,
            metadata: Mapping[str, str] | None = None) -> NoReturn:
     """End the RPC with ``code`` and an ErrorInfo detail, as daprd's rich errors do."""
-    detail = any_pb2.Any()
-    detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=_ERROR_DOMAIN,
-                                            metadata=metadata or {}))
-    status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
+    _abort_with(context, code, message, [_packed(error_details_pb2.ErrorInfo(
+        reason=reason, domain=ERROR_DOMAIN, metadata=metadata or {}))])
+
+
+def _abort_with(context: grpc.ServicerContext, code: grpc.StatusCode, message: str,
+                details: list[any_pb2.Any]) -> NoReturn:
+    if not details:
+        context.abort(code, message)  # a plain status, as daprd's pkg/messages errors
+    status = status_pb2.Status(code=code.value[0], message=message, details=details)
     context.abort_with_status(rpc_status.to_status(status))
     raise AssertionError("abort_with_status returned")  # it always raises
+
+
+def _error_details(err: DaprError) -> list[any_pb2.Any]:
+    """ErrorInfo, ResourceInfo and BadRequest, as dapr/kit's builder packs them."""
+    details = []
+    for detail in err.details():
+        kind = detail["@type"].rsplit(".", 1)[-1]
+        if kind == "ErrorInfo":
+            details.append(_packed(error_details_pb2.ErrorInfo(
+                reason=detail["reason"], domain=detail["domain"], metadata=detail["metadata"])))
+        elif kind == "ResourceInfo":
+            details.append(_packed(error_details_pb2.ResourceInfo(
+                resource_type=detail["resource_type"], resource_name=detail["resource_name"],
+                owner=detail["owner"], description=detail["description"])))
+        elif kind == "BadRequest":
+            details.append(_packed(error_details_pb2.BadRequest(field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(**v)
+                for v in detail["field_violations"]])))
+    return details
 
 
 def _rpc(handler: _Handler) -> _Handler:
@@ -131,13 +161,13 @@ def _rpc(handler: _Handler) -> _Handler:
         try:
             return handler(self, request, context)
         except DaprError as err:
-            _abort(context, err.grpc_status, err.message, err.code)
+            _abort_with(context, err.grpc_status, err.message, _error_details(err))
         except _Reject as err:
             _abort(context, err.status, err.message, err.reason, err.metadata)
         except Exception as err:  # noqa: BLE001 - a bug or an unmapped driver error: INTERNAL, never a crash
             _log.exception("gRPC %s failed", handler.__name__)
-            _abort(context, grpc.StatusCode.INTERNAL, f"{handler.__name__} failed: {err}",
-                   DaprError.code)
+            _abort_with(context, grpc.StatusCode.INTERNAL, f"{handler.__name__} failed: {err}",
+                        [])
 
     return cast(_Handler, wrapper)
 
@@ -372,6 +402,12 @@ class DaprGrpcApi(api_service_v1.DaprServicer):
                     context: grpc.ServicerContext) -> api_v1.GetMetadataResponse:
         return _metadata_response(self._runtime.metadata())
 
+    @_rpc
+    def SetMetadata(self, request: api_v1.SetMetadataRequest,
+                    context: grpc.ServicerContext) -> empty_pb2.Empty:
+        self._runtime.set_metadata(request.key, request.value)
+        return _EMPTY
+
 
 def _unimplemented(name: str) -> Callable[[DaprGrpcApi, Any, grpc.ServicerContext], NoReturn]:
     message = (f"{name} is not implemented by this local Dapr runtime; it serves "
@@ -391,6 +427,38 @@ for _name in vars(api_service_v1.DaprServicer):
         setattr(DaprGrpcApi, _name, _unimplemented(_name))
 
 
+class _ApiTokenInterceptor(grpc.ServerInterceptor):
+    """Refuses calls without the runtime's ``DAPR_API_TOKEN`` (see ``api_token``)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Any],
+                          details: grpc.HandlerCallDetails) -> Any:
+        problem = api_token.grpc_rejection(self._token, details.invocation_metadata)
+        handler = continuation(details)
+        if problem is None or handler is None:
+            return handler
+        status = rpc_status.to_status(status_pb2.Status(
+            code=grpc.StatusCode.UNAUTHENTICATED.value[0], message=HTTPStatus.UNAUTHORIZED.phrase,
+            details=[_packed(error_details_pb2.ErrorInfo(
+                reason=HTTPStatus.UNAUTHORIZED.phrase, domain=ERROR_DOMAIN,
+                metadata={"http.code": str(int(HTTPStatus.UNAUTHORIZED)),
+                          "http.error_message": problem}))]))
+
+        def refuse(request: Any, context: grpc.ServicerContext) -> NoReturn:
+            context.abort_with_status(status)
+            raise AssertionError("abort_with_status returned")
+
+        if handler.request_streaming and handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(refuse)
+        if handler.request_streaming:
+            return grpc.stream_unary_rpc_method_handler(refuse)
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(refuse)
+        return grpc.unary_unary_rpc_method_handler(refuse)
+
+
 def serve(runtime: Runtime, host: str, port: int, *, max_workers: int = MAX_WORKERS,
           max_message_bytes: int = MAX_MESSAGE_BYTES) -> grpc.Server:
     """Start serving the Dapr gRPC API on ``host:port``; returns the started server.
@@ -404,7 +472,9 @@ def serve(runtime: Runtime, host: str, port: int, *, max_workers: int = MAX_WORK
         ("grpc.max_send_message_length", max_message_bytes),
     ]
     executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dapr-grpc")
-    server = grpc.server(executor, options=options)
+    token = runtime.settings.api_token
+    interceptors = [_ApiTokenInterceptor(token)] if token else []
+    server = grpc.server(executor, options=options, interceptors=interceptors)
     api_service_v1.add_DaprServicer_to_server(DaprGrpcApi(runtime), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:

@@ -21,9 +21,16 @@ from werkzeug.routing import Map, PathConverter, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from . import api_token
 from . import http_requests as parse
 from .errors import DaprError
-from .invoke.messages import APP_ID_HEADER, HOP_BY_HOP_HEADERS, AppRequest, AppResponse
+from .invoke.messages import (
+    API_TOKEN_HEADER,
+    APP_ID_HEADER,
+    HOP_BY_HOP_HEADERS,
+    AppRequest,
+    AppResponse,
+)
 from .pubsub.bulk_requests import bulk_entries, failed_entries_body
 from .runtime import Runtime
 from .settings import MAX_BODY_BYTES
@@ -31,19 +38,26 @@ from .settings import MAX_BODY_BYTES
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = ["HttpApi", "HttpServer", "serve"]
+__all__ = ["HttpApi", "HttpServer", "go_status_line", "serve"]
 
 _JSON = "application/json"
 _METADATA_PREFIX = "metadata."
 _API_PREFIX = "/v1.0/"
 _ANY_VERB = None
-_NOT_FORWARDED = HOP_BY_HOP_HEADERS | {APP_ID_HEADER}
+# The caller's token is for this runtime only; the app channel sends the app's own.
+_NOT_FORWARDED = HOP_BY_HOP_HEADERS | {APP_ID_HEADER, API_TOKEN_HEADER}
+# Go's http.StatusText where Python's HTTPStatus phrase differs; werkzeug would even write
+# the phrase in capitals ("503 SERVICE UNAVAILABLE"), daprd writes "503 Service Unavailable".
+_GO_STATUS_TEXT = {413: "Request Entity Too Large", 414: "Request URI Too Long",
+                   416: "Requested Range Not Satisfiable", 418: "I'm a teapot",
+                   422: "Unprocessable Entity"}
 _log = logging.getLogger(__name__)
 
 _RULES = [
     Rule("/v1.0/healthz", endpoint="healthz", methods=["GET"]),
     Rule("/v1.0/healthz/outbound", endpoint="healthz", methods=["GET"]),
     Rule("/v1.0/metadata", endpoint="metadata", methods=["GET"]),
+    Rule("/v1.0/metadata/<key>", endpoint="set_metadata", methods=["PUT"]),
     Rule("/v1.0/state/<store>", endpoint="save_state", methods=["POST"]),
     Rule("/v1.0/state/<store>/bulk", endpoint="bulk_state", methods=["POST", "PUT"]),
     Rule("/v1.0/state/<store>/transaction", endpoint="transact_state", methods=["POST", "PUT"]),
@@ -79,6 +93,22 @@ def _json_response(value: Any, status: int = HTTPStatus.OK,
 
 def _empty(status: int = HTTPStatus.NO_CONTENT) -> Response:
     return Response(status=status)
+
+
+def go_status_line(status: str) -> str:
+    """``"503 SERVICE UNAVAILABLE"`` -> ``"503 Service Unavailable"``, as Go's net/http."""
+    code_text = status.split(" ", 1)[0]
+    try:
+        code = int(code_text)
+    except ValueError:
+        return status
+    phrase = _GO_STATUS_TEXT.get(code)
+    if phrase is None:
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = f"status code {code}"
+    return f"{code} {phrase}"
 
 
 def _error(err: DaprError) -> Response:
@@ -130,7 +160,17 @@ class HttpApi:
                  start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         request.max_content_length = MAX_BODY_BYTES
-        return self.dispatch(request)(environ, start_response)
+
+        def go_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            return start_response(go_status_line(status), headers, exc_info)
+
+        if api_token.http_rejection(self.runtime.settings.api_token, request.method,
+                                    request.path, request.headers.get(API_TOKEN_HEADER)):
+            rejection = Response(api_token.HTTP_REJECTION_BODY, HTTPStatus.UNAUTHORIZED,
+                                 content_type="text/plain; charset=utf-8",
+                                 headers={"X-Content-Type-Options": "nosniff"})
+            return rejection(environ, go_start_response)
+        return self.dispatch(request)(environ, go_start_response)
 
     def dispatch(self, request: Request) -> Response:
         """Route ``request`` and turn every failure into daprd's JSON error shape."""
@@ -171,6 +211,11 @@ class HttpApi:
 
     def metadata(self, request: Request) -> Response:
         return _json_response(self.runtime.metadata())
+
+    def set_metadata(self, request: Request, key: str) -> Response:
+        # daprd stores the raw body as the value, whatever its content type.
+        self.runtime.set_metadata(key, request.get_data(cache=False).decode("utf-8", "replace"))
+        return _empty()
 
     # -- state ------------------------------------------------------------------------------
 

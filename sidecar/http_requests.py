@@ -13,7 +13,6 @@ from typing import Any
 
 from .components.bindings.base import BindingRequest
 from .components.state.base import (
-    KEY_SEPARATOR,
     Concurrency,
     DeleteRequest,
     SetRequest,
@@ -60,10 +59,9 @@ def embed_json(data: bytes) -> Any:
 
 
 def check_key(key: Any, where: str = "key") -> str:
+    """A non-empty string; keys containing "||" are refused by ``Runtime`` for both APIs."""
     if not isinstance(key, str) or not key:
         raise MalformedRequest(f"{where}: a non-empty string is required, got {key!r}")
-    if KEY_SEPARATOR in key:
-        raise MalformedRequest(f"input key/keyPrefix '{key}' can't contain '{KEY_SEPARATOR}'")
     return key
 
 

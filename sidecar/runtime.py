@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ import grpc
 from .components.bindings.base import BindingRequest, BindingResponse
 from .components.registry import Registry
 from .components.state.base import (
+    KEY_SEPARATOR,
     DeleteRequest,
     GetResponse,
     SetRequest,
@@ -39,6 +40,7 @@ from .errors import (
     SecretStoreNotFound,
     StateDeleteError,
     StateGetError,
+    StateKeyIllegal,
     StateSaveError,
     StateStoreNotConfigured,
     StateStoreNotFound,
@@ -79,24 +81,39 @@ def _app_failure(response: AppResponse) -> int | None:
 
 
 @contextmanager
-def _reported(fallback: type[DaprError], prefix: str, code: str | None = None) -> Iterator[None]:
+def _reported(fallback: type[DaprError], prefix: str, code: str | None = None,
+              binding: str = "") -> Iterator[None]:
     """Re-raise any failure as a DaprError whose message starts with daprd's ``prefix``.
 
     The class of a DaprError is kept (so ETagMismatch stays a 409); anything else a component
     lets escape becomes ``fallback``, because a component bug must not crash the request.
+    For an output ``binding``, the details name it and the error, as daprd's BindingError.
     """
     try:
         yield
     except DaprError as err:
         wrapped = err.__class__.__new__(err.__class__)
-        DaprError.__init__(wrapped, f"{prefix}{err.message}")
+        DaprError.__init__(wrapped, f"{prefix}{err.message}", resource_name=binding,
+                           metadata=_binding_detail(binding, err.message))
         wrapped.code = code or err.code
         raise wrapped from err
     except ResiliencyError as err:  # a timeout or an open circuit breaker, said as daprd does
         raise fallback(f"{prefix}{err}") from err
     except Exception as err:
         _log.exception("component failure")
-        raise fallback(f"{prefix}{err}") from err
+        raise fallback(f"{prefix}{err}", resource_name=binding,
+                       metadata=_binding_detail(binding, str(err))) from err
+
+
+def _binding_detail(binding: str, error: str) -> dict[str, str]:
+    return {"name": binding, "error": error} if binding else {}
+
+
+def _check_keys(store: str, keys: Iterable[str]) -> None:
+    """daprd refuses keys containing its separator, whatever the store's keyPrefix."""
+    for key in keys:
+        if KEY_SEPARATOR in key:
+            raise StateKeyIllegal(store, key)
 
 
 class Runtime:
@@ -117,6 +134,8 @@ class Runtime:
         self._closed = False
         self._ready = False
         self._lock = threading.Lock()
+        # Set through the metadata API (PUT /v1.0/metadata/<key>, SetMetadata).
+        self._extended: dict[str, str] = {}
 
     @property
     def app_id(self) -> str:
@@ -144,12 +163,14 @@ class Runtime:
 
     def get_state(self, store: str, key: str, metadata: dict[str, str]) -> GetResponse | None:
         backend, prefix = self._store(store)
+        _check_keys(store, [key])
         with _reported(StateGetError, f"fail to get {key} from state store {store}: "):
             return self._outbound(store, STATESTORE, lambda: backend.get(prefix + key, metadata))
 
     def bulk_get_state(self, store: str, keys: list[str],
                        metadata: dict[str, str]) -> list[tuple[str, GetResponse | None]]:
         backend, prefix = self._store(store)
+        _check_keys(store, keys)
         with _reported(StateGetError, f"failed getting bulk state from state store {store}: "):
             found = self._outbound(store, STATESTORE,
                                    lambda: backend.bulk_get([prefix + key for key in keys]))
@@ -157,6 +178,8 @@ class Runtime:
 
     def save_state(self, store: str, items: list[SetRequest]) -> None:
         backend, prefix = self._store(store)
+        _check_keys(store, (item.key for item in items))
+
         def save() -> None:
             for item in items:
                 backend.set(_prefixed(item, prefix))
@@ -166,6 +189,7 @@ class Runtime:
 
     def delete_state(self, store: str, request: DeleteRequest) -> None:
         backend, prefix = self._store(store)
+        _check_keys(store, [request.key])
         with _reported(StateDeleteError, f"failed deleting state with key {request.key}: ",
                        code=StateDeleteError.code):
             self._outbound(store, STATESTORE, lambda: backend.delete(_prefixed(request, prefix)))
@@ -173,6 +197,7 @@ class Runtime:
     def transact_state(self, store: str, operations: list[TransactionOperation],
                        metadata: dict[str, str]) -> None:
         backend, prefix = self._store(store)
+        _check_keys(store, (op.request.key for op in operations))
         prefixed = [TransactionOperation(op.operation, _prefixed(op.request, prefix))
                     for op in operations]
         with _reported(StateTransactionError, "error while executing state transaction: ",
@@ -205,9 +230,11 @@ class Runtime:
     def invoke_binding(self, name: str, request: BindingRequest) -> BindingResponse:
         binding = self.components.output_bindings.get(name)
         if binding is None:
-            raise BindingNotFound(f"error when invoke output binding {name}: "
-                                  f"couldn't find output binding {name}")
-        with _reported(BindingInvokeError, f"error when invoke output binding {name}: "):
+            reason = f"couldn't find output binding {name}"
+            raise BindingNotFound(f"error when invoke output binding {name}: {reason}",
+                                  resource_name=name, metadata=_binding_detail(name, reason))
+        with _reported(BindingInvokeError, f"error when invoke output binding {name}: ",
+                       binding=name):
             return self._outbound(name, BINDING, lambda: binding.invoke(request))
 
     # -- pub/sub (logic in sidecar/pubsub/) ------------------------------------------------
@@ -262,6 +289,11 @@ class Runtime:
 
     # -- metadata and lifecycle -------------------------------------------------------------
 
+    def set_metadata(self, key: str, value: str) -> None:
+        """daprd's metadata set API: ``key`` appears under ``extended`` from now on."""
+        with self._lock:
+            self._extended[key] = value
+
     def metadata(self) -> dict[str, Any]:
         """daprd's ``GET /v1.0/metadata`` document."""
         settings = self.settings
@@ -272,10 +304,12 @@ class Runtime:
             "actors": [],
             "components": [
                 {"name": c.name, "type": c.type_name, "version": c.version,
-                 "capabilities": list(c.instance.features)}
+                 "capabilities": list(c.capabilities)}
                 for c in self.components.components
             ],
-            "extended": {"appCommand": "", "daprRuntimeVersion": RUNTIME_VERSION},
+            # daprd copies the keys set so far, then writes its version over its own key.
+            "extended": {"appCommand": "", **self._extended,
+                         "daprRuntimeVersion": RUNTIME_VERSION},
             "subscriptions": self._pubsub.describe(),
         }
         if settings.app_port is not None:

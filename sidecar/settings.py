@@ -16,6 +16,8 @@ runtime reads ``os.environ`` for its configuration.
     --dapr-listen-addresses   DAPR_LISTEN_ADDRESSES       127.0.0.1
     --registry-dir            DAPR_LOCAL_REGISTRY_DIR     $XDG_RUNTIME_DIR/dapr-local or
                                                           /tmp/dapr-local-<uid>
+    (environment only)        DAPR_API_TOKEN              none: the APIs take any caller
+    (environment only)        APP_API_TOKEN               none: the app gets no token
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
     "APP_CHANNEL_TIMEOUT",
     "APP_PROTOCOLS",
+    "COMPONENT_INIT_TIMEOUT",
     "CONNECT_TIMEOUT",
     "DEFAULT_APP_PROTOCOL",
     "DEFAULT_GRPC_PORT",
@@ -69,6 +72,8 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MESSAGE_HEADROOM_BYTES = 64 * 1024
 #: daprd's ``--max-body-size`` limits gRPC messages both ways, as it does HTTP bodies.
 MAX_MESSAGE_BYTES = MAX_BODY_BYTES + MESSAGE_HEADROOM_BYTES
+#: daprd's default ``spec.initTimeout`` for a component's init, in seconds.
+COMPONENT_INIT_TIMEOUT = 5.0
 #: Seconds to wait for a TCP connection to the app or to another runtime.
 CONNECT_TIMEOUT = 5.0
 #: Seconds an app (or a remote runtime) may take to answer one invocation.
@@ -105,6 +110,10 @@ class Settings:
     log_level: str = DEFAULT_LOG_LEVEL
     listen_address: str = DEFAULT_LISTEN_ADDRESS
     registry_dir: Path | None = None
+    #: ``DAPR_API_TOKEN``: callers of the APIs must send it as ``dapr-api-token``.
+    api_token: str = field(default="", repr=False)
+    #: ``APP_API_TOKEN``: sent to the app as ``dapr-api-token`` on every call.
+    app_api_token: str = field(default="", repr=False)
 
     @property
     def app_host(self) -> str:

@@ -54,6 +54,8 @@ class LoadedComponent:
     type_name: str
     version: str
     instance: Component
+    #: What the metadata API lists: the type's features, plus ``ACTOR`` for an actor store.
+    capabilities: tuple[str, ...] = ()
 
 
 @dataclass

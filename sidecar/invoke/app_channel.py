@@ -4,7 +4,9 @@ One ``urllib3`` connection pool per runtime talks to ``http://127.0.0.1:<app-por
 keep-alive connections (urllib3 rather than httpx: less CPU per call, see
 docs/benchmarks.md; the app's reply is passed on as sent, content encoding included, so
 nothing is decoded). Service invocation uses ``call``; the runtime's own calls to the app
-(input-binding probes and events) use ``request``.
+(input-binding probes and events) use ``request``. Every request carries ``APP_API_TOKEN`` as
+``dapr-api-token`` when it is set (daprd's ``pkg/channel/http``); a caller's own
+``dapr-api-token`` never reaches the app.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib3.exceptions import HTTPError
 from ..errors import DirectInvokeError
 from ..settings import APP_CHANNEL_TIMEOUT, CONNECT_TIMEOUT, Settings
 from .messages import (
+    API_TOKEN_HEADER,
     CALLEE_HEADER,
     CALLER_HEADER,
     AppRequest,
@@ -55,6 +58,7 @@ class AppChannel:
                                     "not initialized (the runtime was started without --app-port)")
         headers = forwarded_headers(request)
         headers.pop(CALLER_HEADER, None)
+        headers.pop(API_TOKEN_HEADER, None)
         headers[CALLEE_HEADER] = app_id
         headers[CALLER_HEADER] = caller or app_id
         path = f"/{method.lstrip('/')}"
@@ -69,10 +73,12 @@ class AppChannel:
     def request(self, verb: str, path: str, body: bytes = b"",
                 headers: Mapping[str, str] | None = None) -> AppResponse:
         """One HTTP request to the app; AppChannelError when it cannot be reached in time."""
+        sent = {k: v for k, v in (headers or {}).items() if k.lower() != API_TOKEN_HEADER}
+        if self.settings.app_api_token:
+            sent[API_TOKEN_HEADER] = self.settings.app_api_token
         try:
-            response = self._pool.urlopen(verb, path, body=body or None,
-                                          headers=dict(headers or {}), redirect=False,
-                                          decode_content=False)
+            response = self._pool.urlopen(verb, path, body=body or None, headers=sent,
+                                          redirect=False, decode_content=False)
         except HTTPError as err:
             raise AppChannelError(f"{type(err).__name__}: {err}") from err
         return AppResponse(status=response.status, headers=response_headers(response.headers),

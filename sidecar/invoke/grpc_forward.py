@@ -11,6 +11,11 @@ whole, so the forwarding runtime marks its request with ``FORWARD_HEADER``; the 
 answers with gRPC OK and puts the app's real status in ``APP_STATUS_HEADER`` (see
 ``Invoker``). The app's headers come back as initial metadata, where ``grpc_api`` prefixed the
 IANA permanent ones with ``dapr-``; that prefix is taken off again here.
+
+Authentication between runtimes: daprd's sidecars call each other on an internal gRPC server
+authenticated by mTLS, never with the API token. Ours call the target's public API, which
+checks ``DAPR_API_TOKEN`` when the target has one; so the forwarding runtime presents *its own*
+``DAPR_API_TOKEN`` (a stack shares one), never the caller's. See docs/sidecar.md.
 """
 
 from __future__ import annotations
@@ -128,9 +133,11 @@ def app_response(reply: common_v1.InvokeResponse,
 class GrpcForwarder:
     """Calls ``InvokeService`` on other runtimes over one cached channel per app id."""
 
-    def __init__(self, caller: str, timeout: float = APP_CHANNEL_TIMEOUT) -> None:
+    def __init__(self, caller: str, timeout: float = APP_CHANNEL_TIMEOUT,
+                 api_token: str = "") -> None:
         self.caller = caller
         self.timeout = timeout
+        self._api_token = api_token
         self._targets: dict[str, _Target] = {}  # app id -> channel to its runtime
         self._lock = threading.Lock()
 
@@ -139,9 +146,12 @@ class GrpcForwarder:
         message = invoke_request(entry.app_id, method, request)
         stub = self._stub(entry)
         where = f"the runtime of {entry.app_id} at {_address(entry)}"
+        metadata = request_metadata(request, self.caller)
+        if self._api_token:
+            metadata.append((API_TOKEN_HEADER, self._api_token))
         try:
             reply, call = stub.InvokeService.with_call(
-                message, timeout=self.timeout, metadata=request_metadata(request, self.caller))
+                message, timeout=self.timeout, metadata=metadata)
         except grpc.RpcError as err:
             call_error = cast(grpc.Call, err)  # what a failed call raises is also a Call
             code, detail = call_error.code(), call_error.details()

@@ -33,7 +33,7 @@ class Invoker:
     def __init__(self, settings: Settings, channel: AppChannel) -> None:
         self.settings = settings
         self.channel = channel
-        self._forwarder = GrpcForwarder(settings.app_id)
+        self._forwarder = GrpcForwarder(settings.app_id, api_token=settings.api_token)
 
     def invoke(self, app_id: str, method: str, request: AppRequest) -> AppResponse:
         if not app_id:

@@ -63,9 +63,9 @@ def test_env_store_strips_its_prefix(api: httpx.Client) -> None:
     assert api.get("/v1.0/secrets/env-store/bulk").json() == {"TOKEN": {"TOKEN": "s3cret"}}
 
 
-def test_missing_secret_is_404_err_secret_get(api: httpx.Client) -> None:
+def test_missing_secret_is_500_err_secret_get(api: httpx.Client) -> None:
     reply = api.get("/v1.0/secrets/local-store/nope")
-    assert reply.status_code == 404
+    assert reply.status_code == 500
     assert reply.json()["errorCode"] == "ERR_SECRET_GET"
     assert "nope" in reply.json()["message"]
 
@@ -74,12 +74,16 @@ def test_unknown_secret_store_is_401(api: httpx.Client) -> None:
     reply = api.get("/v1.0/secrets/vault/x")
     assert reply.status_code == 401
     assert reply.json() == {"errorCode": "ERR_SECRET_STORE_NOT_FOUND",
-                            "message": "failed finding secret store with key vault"}
+                            "message": "failed finding secret store with key vault",
+                            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                         "reason": "", "domain": "dapr.io", "metadata": {}}]}
 
 
-def test_unknown_binding_is_404(api: httpx.Client) -> None:
+def test_unknown_binding_is_500(api: httpx.Client) -> None:
     reply = api.post("/v1.0/bindings/nothing", json={"operation": "create", "data": "x"})
-    assert reply.status_code == 404
+    assert reply.status_code == 500
+    assert reply.json()["details"][0]["reason"] == "DAPR_BINDING_INVOKE_OUTPUT_BINDING"
+    assert reply.json()["details"][1]["resource_name"] == "nothing"
     assert reply.json()["errorCode"] == "ERR_INVOKE_OUTPUT_BINDING"
     assert "nothing" in reply.json()["message"]
 

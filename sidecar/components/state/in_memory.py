@@ -46,7 +46,9 @@ class InMemoryStateStore(StateStore):
     """Dapr type ``state.in-memory``; no metadata."""
 
     type_name: ClassVar[str] = "state.in-memory"
-    features: ClassVar[tuple[str, ...]] = ("ETAG", "TRANSACTIONAL", "TTL", "ACTOR")
+    # components-contrib state/in-memory: ETag, Transactional, TTL, DeleteWithPrefix, KeysLike.
+    features: ClassVar[tuple[str, ...]] = (
+        "ETAG", "TRANSACTIONAL", "TTL", "DELETE_WITH_PREFIX", "KEYS_LIKE")
 
     def __init__(self, name: str, metadata: Mapping[str, str]) -> None:
         super().__init__(name, metadata)

@@ -117,7 +117,9 @@ class RedisStateStore(StateStore):
         "insecureSkipTLSVerify", "redisType", "redisMaxRetries", "dialTimeout", "readTimeout",
         "writeTimeout", "poolSize", "ttlInSeconds",
     })
-    features: ClassVar[tuple[str, ...]] = ("ETAG", "TRANSACTIONAL", "TTL", "ACTOR")
+    # components-contrib state/redis: ETag, Transactional, QueryAPI, TTL ("ACTOR" is added by
+    # the loader when actorStateStore is true, as daprd does).
+    features: ClassVar[tuple[str, ...]] = ("ETAG", "TRANSACTIONAL", "QUERY_API", "TTL")
 
     def __init__(self, name: str, metadata: Mapping[str, str]) -> None:
         super().__init__(name, metadata)

@@ -1,12 +1,15 @@
-"""Component loading: kinds, scopes, secretKeyRef/envRef, keyPrefix, and every start-up
-error naming its file and field (in-process, plus the real exit code and stderr line)."""
+"""Component loading as daprd's self-hosted loader: kinds and apiVersions, scopes,
+secretKeyRef/envRef, keyPrefix, what is skipped with a warning, what is ignored, and every
+start-up error naming its file and field (in-process, plus the real exit code and stderr)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,8 +17,11 @@ import yaml
 
 from sidecar.components.loader import load_components
 from sidecar.errors import ComponentConfigError
+from tests.conftest import REDIS_URL
 from tests.dapr_runtime import REPO_ROOT
 from tests.sidecar.helpers import component_doc, write_components
+
+_REDIS_HOST = REDIS_URL.split("://", 1)[1].split("/", 1)[0]
 
 
 def _secrets(folder: Path) -> dict:
@@ -66,20 +72,13 @@ def test_env_ref_and_key_prefix_strategies(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("docs", "expected"), [
     ([component_doc("s", "state.nosuch")], "unknown type 'state.nosuch'"),
     ([component_doc("s", "state.redis")], "metadata 'redisHost': missing required field"),
-    ([component_doc("s", "state.in-memory", {"colour": "red"})],
-     "metadata 'colour': unknown field"),
     ([component_doc("s", "state.in-memory"), component_doc("s", "state.in-memory")],
      "duplicate name"),
-    ([{"kind": "Component", "metadata": {"name": "s"}, "spec": {"version": "v1"}}],
-     "spec.type: missing required field"),
-    ([{"kind": "Component", "metadata": {"name": "s"},
-       "spec": {"type": "state.in-memory", "version": "v1", "metadata": [], "extra": 1}}],
-     "unknown field 'extra'"),
-    ([component_doc("s", "state.in-memory", raw_metadata=[{"value": "x"}])],
-     "missing required field 'name'"),
-    ([component_doc("s", "state.redis", raw_metadata=[
-        {"name": "redisHost", "secretKeyRef": {"name": "DB:HOST"}}])],
-     "auth.secretStore is missing"),
+    ([{"apiVersion": "dapr.io/v1alpha1", "kind": "Component", "metadata": {"name": "s"},
+       "spec": {"version": "v1"}}], "spec.type: unknown type ''"),
+    ([{**component_doc("s", "state.in-memory"),
+       "spec": {"type": "state.in-memory", "version": "v2"}}],
+     "couldn't find state.in-memory/v2"),
 ])
 def test_bad_files_name_file_and_field(tmp_path: Path, docs: list, expected: str) -> None:
     write_components(tmp_path, *docs, filename="bad.yaml")
@@ -89,19 +88,126 @@ def test_bad_files_name_file_and_field(tmp_path: Path, docs: list, expected: str
     assert expected in caught.value.message
 
 
-def test_unresolved_secret_names_secret_and_store(tmp_path: Path) -> None:
+def test_unknown_fields_and_metadata_are_ignored_with_one_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    doc = component_doc("s", "state.in-memory", {"colour": "red", "Shade": "dark"})
+    doc["status"] = {"phase": "whatever"}
+    doc["spec"]["extra"] = 1
+    write_components(tmp_path, doc)
+    with caplog.at_level(logging.WARNING):
+        registry = load_components([tmp_path], "app")
+    assert list(registry.state_stores) == ["s"]
+    warnings = [r.getMessage() for r in caplog.records if "not declared" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "'Shade', 'colour'" in warnings[0]
+
+
+def test_metadata_names_match_case_insensitively(tmp_path: Path) -> None:
+    write_components(tmp_path, component_doc("s", "state.redis", {"RedisHost": _REDIS_HOST,
+                                                                    "KEYPREFIX": "none"}))
+    registry = load_components([tmp_path], "app")
+    try:
+        assert registry.state_stores["s"].metadata["redisHost"] == _REDIS_HOST
+        assert registry.key_prefixes["s"] == ""
+    finally:
+        registry.close()
+
+
+def test_empty_version_is_the_initial_one(tmp_path: Path) -> None:
+    doc = component_doc("s", "state.in-memory")
+    del doc["spec"]["version"]
+    write_components(tmp_path, doc)
+    assert [c.version for c in load_components([tmp_path], "app").components] == [""]
+
+
+def test_documents_daprd_does_not_read_are_skipped(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_components(tmp_path, component_doc("good", "state.in-memory"),
+                     {**component_doc("other-api", "state.in-memory"), "apiVersion": "dapr.io/v1"},
+                     component_doc("bad/name", "state.in-memory"),
+                     {**component_doc("typed", "state.in-memory"), "scopes": "not-a-list"})
+    (tmp_path / "broken.yaml").write_text(
+        "kind: Component\n  bad: [indent\n---\n" + yaml.safe_dump(
+            component_doc("after-broken", "state.in-memory")))
+    (tmp_path / "notes.txt").write_text("not yaml")
+    with caplog.at_level(logging.WARNING):
+        registry = load_components([tmp_path], "app")
+    assert sorted(registry.state_stores) == ["after-broken", "good"]
+    text = caplog.text
+    assert "notes.txt" in text and "broken.yaml" in text
+    assert "invalid name 'bad/name'" in text and "scopes" in text
+
+
+@pytest.mark.parametrize("doc", [
+    component_doc("s", "state.redis"),
+    component_doc("s", "state.nosuch"),
+    component_doc("s", "state.redis", {"redisHost": "127.0.0.1:1", "dialTimeout": "1s"}),
+])
+def test_ignore_errors_covers_every_failure(tmp_path: Path, doc: dict) -> None:
+    doc["spec"]["ignoreErrors"] = True
+    write_components(tmp_path, doc, component_doc("fine", "state.in-memory"))
+    assert sorted(load_components([tmp_path], "app").state_stores) == ["fine"]
+
+
+def test_init_timeout_fails_the_component_as_daprd(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        doc = component_doc("slow", "state.redis", {
+            "redisHost": f"127.0.0.1:{silent.getsockname()[1]}", "readTimeout": "30s"})
+        doc["spec"]["initTimeout"] = "1s"
+        write_components(tmp_path, doc)
+        started = time.monotonic()
+        with pytest.raises(ComponentConfigError,
+                           match=r"init timeout for component slow \(state.redis/v1\) exceeded "
+                                 r"after 1s"):
+            load_components([tmp_path], "app")
+        assert time.monotonic() - started < 10
+        doc["spec"]["ignoreErrors"] = True
+        write_components(tmp_path, doc)
+        assert load_components([tmp_path], "app").state_stores == {}
+
+
+def test_missing_secret_warns_and_leaves_the_value_empty(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    env_store = component_doc("env", "secretstores.local.env", raw_metadata=[
+        {"name": "prefix", "secretKeyRef": {"name": "NOPE"}}], secret_store="local-store")
+    write_components(tmp_path, env_store, _secrets(tmp_path))
+    with caplog.at_level(logging.WARNING):
+        registry = load_components([tmp_path], "app")
+    assert registry.secret_stores["env"].metadata == {"prefix": ""}
+    assert "NOPE" in caplog.text
+
+
+def test_secret_store_not_loaded_leaves_the_component_unloaded(tmp_path: Path) -> None:
     store = component_doc("statestore", "state.redis", raw_metadata=[
-        {"name": "redisHost", "secretKeyRef": {"name": "NOPE", "key": "NOPE"}}],
-        secret_store="local-store")
-    write_components(tmp_path, store, _secrets(tmp_path))
-    with pytest.raises(ComponentConfigError, match="unresolved secret 'NOPE' in store"):
-        load_components([tmp_path], "app")
+        {"name": "redisHost", "secretKeyRef": {"name": "DB:HOST"}}], secret_store="vault")
+    write_components(tmp_path, store, component_doc("fine", "state.in-memory"))
+    assert sorted(load_components([tmp_path], "app").state_stores) == ["fine"]
 
 
-def test_invalid_yaml_and_missing_folder(tmp_path: Path) -> None:
-    (tmp_path / "broken.yaml").write_text("kind: Component\n  bad: [indent")
-    with pytest.raises(ComponentConfigError, match=r"broken\.yaml: cannot read YAML"):
-        load_components([tmp_path], "app")
+@pytest.mark.parametrize(("item", "expected"), [
+    ({"name": "prefix", "value": "V_", "envRef": "H1_PREFIX"}, "V_"),
+    ({"name": "prefix", "envRef": "H1_PREFIX"}, "X_"),
+    ({"name": "prefix", "envRef": "DAPR_API_TOKEN"}, ""),
+    ({"name": "prefix", "envRef": "dapr_secret"}, ""),
+    ({"name": "prefix", "envRef": "APP_API_TOKEN"}, ""),
+])
+def test_env_ref_only_without_value_and_never_dapr_names(tmp_path: Path, item: dict,
+                                                         expected: str) -> None:
+    write_components(tmp_path, component_doc("env", "secretstores.local.env",
+                                             raw_metadata=[item]))
+    registry = load_components([tmp_path], "app", environ={
+        "H1_PREFIX": "X_", "DAPR_API_TOKEN": "t", "DAPR_SECRET": "s", "APP_API_TOKEN": "a"})
+    assert registry.secret_stores["env"].metadata == {"prefix": expected}
+
+
+def test_duplicates_are_found_before_scopes(tmp_path: Path) -> None:
+    write_components(tmp_path, component_doc("s", "state.in-memory", scopes=["a"]),
+                     component_doc("s", "state.in-memory", scopes=["b"]))
+    with pytest.raises(ComponentConfigError, match="duplicate name"):
+        load_components([tmp_path], "a")
+
+
+def test_missing_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ComponentConfigError, match="is not a folder"):
         load_components([tmp_path / "absent"], "app")
 
@@ -114,16 +220,17 @@ def test_redis_unreachable_fails_start_up(tmp_path: Path) -> None:
 
 
 def test_runtime_exits_1_with_one_clear_line(tmp_path: Path) -> None:
-    write_components(tmp_path, component_doc("s", "state.in-memory", {"colour": "red"}),
+    write_components(tmp_path, component_doc("s", "state.redis", {"colour": "red"}),
                      filename="statestore.yaml")
     done = subprocess.run(
         [sys.executable, "-m", "sidecar", "--app-id", "x", "--resources-path", str(tmp_path),
          "--dapr-http-port", "0", "--dapr-grpc-port", "0", "--registry-dir", str(tmp_path)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert "statestore.yaml" in lines[0] and "'colour'" in lines[0]
+    errors = [line for line in done.stderr.strip().splitlines()
+              if line.startswith("error loading components")]
+    assert len(errors) == 1
+    assert "statestore.yaml" in errors[0] and "'redisHost'" in errors[0]
 
 
 def test_repository_profiles_load_for_every_app(tmp_path: Path) -> None:

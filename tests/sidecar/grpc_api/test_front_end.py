@@ -11,9 +11,10 @@ import pytest
 from dapr.clients.exceptions import DaprGrpcError
 from dapr.proto import api_service_v1, api_v1, common_v1
 
-from sidecar.errors import StateGetError
+from sidecar.errors import StateGetError, StateKeyIllegal
 from sidecar.grpc_api import serve
 from sidecar.invoke.messages import AppRequest, AppResponse
+from sidecar.settings import Settings
 from tests.dapr_runtime import free_port
 
 
@@ -24,6 +25,7 @@ class StandInRuntime:
         self.failure: Exception = RuntimeError("bug in a component")
         self.reply = AppResponse(status=200)
         self.invoked: list[tuple[str, str, AppRequest]] = []
+        self.settings = Settings()
 
     def get_state(self, store: str, key: str, metadata: dict[str, str]) -> Any:
         raise self.failure
@@ -60,19 +62,36 @@ def test_unexpected_exception_is_internal_with_a_message_and_server_keeps_servin
     for _ in range(2):
         err = _get(stub)
         assert err.code() == grpc.StatusCode.INTERNAL
-        assert err.error_code() == "ERR_INTERNAL"
+        assert err.error_code() == "UNKNOWN"  # a plain status: daprd sends no details
         assert "bug in a component" in err.details()
 
 
-def test_dapr_error_carries_code_status_and_domain(stub: api_service_v1.DaprStub,
-                                                   runtime: StandInRuntime) -> None:
+def test_plain_dapr_error_carries_status_and_message_only(stub: api_service_v1.DaprStub,
+                                                          runtime: StandInRuntime) -> None:
+    # daprd's ERR_STATE_GET is a pkg/messages APIError: a plain status, no ErrorInfo.
     runtime.failure = StateGetError("fail to get k from state store s: redis is down")
     err = _get(stub)
     assert err.code() == grpc.StatusCode.INTERNAL
     assert err.details() == "fail to get k from state store s: redis is down"
-    assert err.status_details().error_info == {
-        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-        "reason": "ERR_STATE_GET", "domain": "dapr.io"}
+    assert err.status_details().error_info is None
+    assert err.error_code() == "UNKNOWN"
+
+
+def test_rich_dapr_error_carries_error_info_resource_and_field(
+        stub: api_service_v1.DaprStub, runtime: StandInRuntime) -> None:
+    runtime.failure = StateKeyIllegal("s", "a||b")
+    err = _get(stub)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.error_code() == "DAPR_STATE_ILLEGAL_KEY"
+    details = err.status_details()
+    assert details.error_info is not None and details.error_info["domain"] == "dapr.io"
+    assert details.resource_info is not None
+    assert details.resource_info["resource_type"] == "state"
+    assert details.resource_info["resource_name"] == "s"
+    assert details.bad_request == {
+        "@type": "type.googleapis.com/google.rpc.BadRequest",
+        "field_violations": [{"field": "a||b",
+                             "description": "input key/keyPrefix 'a||b' can't contain '||'"}]}
 
 
 def test_app_headers_that_grpc_metadata_cannot_carry_are_dropped(

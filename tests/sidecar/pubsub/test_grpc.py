@@ -55,12 +55,12 @@ def test_publish_events_bulk(stack: Stack, client: DaprClient) -> None:
 
 
 @pytest.mark.parametrize(("pubsub", "topic", "metadata", "status", "code"), [
-    ("nope", "t", {}, grpc.StatusCode.INVALID_ARGUMENT, "ERR_PUBSUB_NOT_FOUND"),
-    ("", "t", {}, grpc.StatusCode.INVALID_ARGUMENT, "ERR_PUBSUB_EMPTY"),
-    (PUBSUB, "", {}, grpc.StatusCode.INVALID_ARGUMENT, "ERR_TOPIC_EMPTY"),
+    ("nope", "t", {}, grpc.StatusCode.INVALID_ARGUMENT, "DAPR_PUBSUB_NOT_FOUND"),
+    ("", "t", {}, grpc.StatusCode.INVALID_ARGUMENT, "DAPR_PUBSUB_NAME_EMPTY"),
+    (PUBSUB, "", {}, grpc.StatusCode.INVALID_ARGUMENT, "DAPR_PUBSUB_TOPIC_NAME_EMPTY"),
     (PUBSUB, "t", {"rawPayload": "maybe"}, grpc.StatusCode.INVALID_ARGUMENT,
-     "ERR_PUBSUB_REQUEST_METADATA"),
-    (SCOPED, "open", {}, grpc.StatusCode.PERMISSION_DENIED, "ERR_PUBSUB_FORBIDDEN"),
+     "DAPR_PUBSUB_METADATA_DESERIALIZATION"),
+    (SCOPED, "open", {}, grpc.StatusCode.PERMISSION_DENIED, "DAPR_PUBSUB_FORBIDDEN"),
 ])
 def test_publish_errors(client: DaprClient, pubsub: str, topic: str, metadata: dict[str, str],
                         status: grpc.StatusCode, code: str) -> None:
@@ -74,17 +74,17 @@ def test_cloudevent_serialisation_error(client: DaprClient) -> None:
     with pytest.raises(DaprGrpcError) as info:
         client.publish_event(PUBSUB, "t", b"{not json",
                              data_content_type="application/cloudevents+json")
-    assert info.value.error_code() == "ERR_PUBSUB_CLOUD_EVENTS_SER"
+    assert info.value.error_code() == "DAPR_PUBSUB_CLOUD_EVENT_CREATION"
 
 
 def test_bulk_errors(client: DaprClient) -> None:
     with pytest.raises(DaprGrpcError) as info:
         client.publish_events(SCOPED, "open", ["x"])
-    assert info.value.error_code() == "ERR_PUBSUB_FORBIDDEN"
+    assert info.value.error_code() == "DAPR_PUBSUB_FORBIDDEN"
     entry = BulkPublishEntry("x", entry_id="same")
     with pytest.raises(DaprGrpcError) as info:
         client.publish_events(PUBSUB, "orders", [entry, BulkPublishEntry("y", entry_id="same")])
-    assert info.value.error_code() == "ERR_PUBSUB_EVENTS_SER"
+    assert info.value.error_code() == "DAPR_PUBSUB_UNMARSHAL_EVENTS"
 
 
 def test_get_metadata_lists_subscriptions(stack: Stack) -> None:

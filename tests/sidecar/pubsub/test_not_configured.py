@@ -23,7 +23,7 @@ def test_not_configured(tmp_path: Path) -> None:
         with sdk_client(sidecar.http_url, sidecar.grpc_port) as client, \
                 pytest.raises(DaprGrpcError) as info:
             client.publish_event("pubsub", "t", b"x")
-        assert info.value.error_code() == "ERR_PUBSUB_NOT_CONFIGURED"
+        assert info.value.error_code() == "DAPR_PUBSUB_NOT_CONFIGURED"
 
 
 def test_bad_match_expression_is_a_startup_error(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def test_list_delete_and_not_found(s3_endpoint, bucket):
     assert call(binding, "delete", key="a/1").data is None
     with pytest.raises(BindingInvokeError, match="object not found") as info:
         call(binding, "get", key="a/1")
-    assert info.value.http_status == HTTPStatus.NOT_FOUND
+    assert info.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
     everything = json.loads(call(binding, "list").data)
     assert [item["Key"] for item in everything["Contents"]] == ["a/2", "b/3"]
 
@@ -109,16 +109,16 @@ def test_list_delete_and_not_found(s3_endpoint, bucket):
     ("list", b"[1]", {}, "must be a JSON object"),
     ("presign", b"", {}, "supported operations: create, get, delete, list"),
 ])
-def test_bad_requests_are_400s(s3_endpoint, bucket, operation, data, metadata, expected):
+def test_bad_requests_are_daprds_500(s3_endpoint, bucket, operation, data, metadata, expected):
     with pytest.raises(BindingInvokeError, match=expected) as info:
         call(make(s3_endpoint, bucket), operation, data, **metadata)
-    assert info.value.http_status == HTTPStatus.BAD_REQUEST
+    assert info.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
 
 
-def test_missing_bucket_is_a_404(s3_endpoint):
+def test_missing_bucket_are_daprds_500(s3_endpoint):
     with pytest.raises(BindingInvokeError, match="bucket not found") as info:
         call(make(s3_endpoint, "no-such-bucket-here"), "get", key="k")
-    assert info.value.http_status == HTTPStatus.NOT_FOUND
+    assert info.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
 
 
 def test_unreachable_endpoint_is_a_500_naming_it():

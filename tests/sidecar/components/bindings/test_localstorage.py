@@ -70,13 +70,13 @@ def test_list_gives_absolute_paths_in_walk_order_or_null(storage, tmp_path):
     assert json.loads(call(storage, "list", fileName="a/b").data) == [str(root / "a/b/c.txt")]
 
 
-def test_delete_then_get_is_404(storage):
+def test_delete_then_get_are_daprds_500(storage):
     call(storage, "create", b"bye!", fileName="gone.txt")
     assert call(storage, "delete", fileName="gone.txt").data is None
     for operation in ("get", "delete"):
         with pytest.raises(BindingInvokeError, match="file not found") as info:
             call(storage, operation, fileName="gone.txt")
-        assert info.value.http_status == HTTPStatus.NOT_FOUND
+        assert info.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
 
 
 @pytest.mark.parametrize("name", ["../escape.txt", "a/../../escape.txt", "../root2/x"])
@@ -84,7 +84,7 @@ def test_path_traversal_is_refused(storage, tmp_path, name):
     for operation in ("create", "get", "delete", "list"):
         with pytest.raises(BindingInvokeError, match="outside rootPath") as info:
             call(storage, operation, b"evil", fileName=name)
-        assert info.value.http_status == HTTPStatus.BAD_REQUEST
+        assert info.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
     assert not (tmp_path / "escape.txt").exists()
 
 
@@ -108,11 +108,11 @@ def test_absolute_filename_stays_under_root(storage, tmp_path):
     ("upload", {}, "supported operations: create, get, list, delete"),
     ("get", {"fileName": "sub"}, "Is a directory"),
 ])
-def test_bad_requests_are_400s(storage, operation, metadata, expected):
+def test_bad_requests_are_daprds_500(storage, operation, metadata, expected):
     call(storage, "create", b"x!", fileName="sub/f")
     with pytest.raises(BindingInvokeError, match=expected) as info:
         call(storage, operation, **metadata)
-    assert info.value.http_status == HTTPStatus.BAD_REQUEST
+    assert info.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
 
 
 def test_bad_root_paths(tmp_path):

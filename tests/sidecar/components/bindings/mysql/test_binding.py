@@ -121,37 +121,37 @@ def test_close_then_query_errors_and_close_again_is_fine(mysql_binding):
     ('{"a": 1}', "expected an array"),
     ("[[1, 2]]", "element 0 is a JSON list"),
 ])
-def test_bad_params_are_a_400_saying_why(mysql_binding, params, expected):
+def test_bad_params_are_daprds_500_saying_why(mysql_binding, params, expected):
     with pytest.raises(BindingInvokeError, match=re.escape(expected)) as info:
         mysql_binding.invoke(sql_request("query", "SELECT ?", params))
-    assert info.value.http_status == HTTPStatus.BAD_REQUEST
+    assert info.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
     assert "params" in info.value.message
 
 
-def test_param_count_mismatch_is_a_400(mysql_binding):
+def test_param_count_mismatch_are_daprds_500(mysql_binding):
     with pytest.raises(BindingInvokeError, match="expected 2 arguments, got 1") as info:
         mysql_binding.invoke(sql_request("query", "SELECT ?, ?", "[1]"))
-    assert info.value.http_status == HTTPStatus.BAD_REQUEST
+    assert info.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
 
 
 def test_unknown_operation_names_the_supported_ones(mysql_binding):
     with pytest.raises(BindingInvokeError) as info:
         mysql_binding.invoke(sql_request("select", "SELECT 1"))
-    assert info.value.http_status == HTTPStatus.BAD_REQUEST
+    assert info.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
     assert "'select'" in info.value.message
     assert "exec, query, close" in info.value.message
 
 
-def test_missing_sql_is_a_400(mysql_binding):
+def test_missing_sql_are_daprds_500(mysql_binding):
     with pytest.raises(BindingInvokeError, match="required metadata not set: sql") as info:
         mysql_binding.invoke(BindingRequest("exec"))
-    assert info.value.http_status == HTTPStatus.BAD_REQUEST
+    assert info.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
 
 
 def test_sql_error_carries_the_server_text(mysql_binding, mysql_table):
     with pytest.raises(BindingInvokeError, match=f"(?i){mysql_table}.*doesn't exist") as info:
         mysql_binding.invoke(sql_request("query", f"SELECT * FROM `{mysql_table}`"))
-    assert info.value.http_status == HTTPStatus.BAD_REQUEST
+    assert info.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
     assert info.value.to_json()["errorCode"] == "ERR_INVOKE_OUTPUT_BINDING"
     with pytest.raises(BindingInvokeError, match="SQL syntax"):
         mysql_binding.invoke(sql_request("exec", "CREATE TABLE"))

@@ -94,10 +94,10 @@ def test_memory_database_nulls_and_blobs():
     ("SELECT 1; SELECT 2", None, "expected exactly one SQL statement, got 2"),
     ("SELECT ?, ?", "[1]", "Incorrect number of bindings"),
 ])
-def test_statement_errors_are_400s_with_the_reason(sqlite_binding, sql, params, expected):
+def test_statement_errors_are_daprds_500_with_the_reason(sqlite_binding, sql, params, expected):
     with pytest.raises(BindingInvokeError, match=expected) as info:
         sqlite_binding.invoke(sql_request("query", sql, params))
-    assert info.value.http_status == HTTPStatus.BAD_REQUEST
+    assert info.value.http_status == HTTPStatus.INTERNAL_SERVER_ERROR
 
 
 def test_close_then_query_errors(sqlite_binding):
