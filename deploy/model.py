@@ -2,13 +2,15 @@
 
 First the shape (deploy/schema.py, through jsonschema), then what spans several fields: every
 referenced component and function exists, app ids and ports are unique, credentials are only
-ever secret references, component secret stores exist in the profile that uses them.
+ever secret references, component secret stores exist in the profile that uses them, each
+subscription delivers to a route its function serves, and the resiliency section refers only to
+policies, functions and components that exist and leaves none of them without a policy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jsonschema
@@ -22,7 +24,9 @@ __all__ = [
     "ComponentSpec",
     "Description",
     "Function",
+    "Resiliency",
     "SecretRef",
+    "Subscription",
     "parse",
 ]
 
@@ -34,6 +38,12 @@ _RESERVED_ENV = frozenset({"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION",
                           "THREADS", "DAPR_HTTP_PORT", "DAPR_GRPC_PORT", "APP_ID"})
 #: The secret store Dapr has built in on Kubernetes (no Component needed).
 _BUILTIN_SECRET_STORE = "kubernetes"
+#: Types only the local runtime knows (no daprd has them): refused in the kubernetes profile.
+_LOCAL_ONLY_TYPES = frozenset({"pubsub.local.sqlite"})
+#: The building block whose components take inbound (delivery) resiliency policies by default.
+_PUBSUB = "pubsub"
+#: Resiliency target field -> the policies section its value names.
+_POLICY_KINDS = {"timeout": "timeouts", "retry": "retries", "circuitBreaker": "circuitBreakers"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,11 @@ class Component:
     scoped: bool
     profiles: Mapping[str, ComponentSpec]
 
+    @property
+    def block(self) -> str:
+        """The building block (``state``, ``pubsub``, ...), the same in every profile."""
+        return next(iter(self.profiles.values())).type.split(".", 1)[0]
+
 
 @dataclass(frozen=True)
 class Function:
@@ -76,6 +91,8 @@ class Function:
     dapr_grpc_port: int
     components: tuple[str, ...]
     invokes: tuple[str, ...]
+    #: (pub/sub component, topic) pairs the function publishes to.
+    publishes: tuple[tuple[str, str], ...]
     routes: tuple[tuple[str, str], ...]
     scale_min: int
     scale_max: int
@@ -97,11 +114,49 @@ class Function:
 
 
 @dataclass(frozen=True)
+class Subscription:
+    """Declarative subscription: ``topic`` of ``pubsub`` delivered to ``function`` at ``route``."""
+
+    name: str
+    description: str
+    file: str
+    pubsub: str
+    topic: str
+    function: str
+    route: str
+    dead_letter_topic: str
+    #: ``bulkSubscribe`` as given (enabled, maxMessagesCount, maxAwaitDurationMs), or empty.
+    bulk_subscribe: Mapping[str, Any]
+    metadata: Mapping[str, str]
+
+
+#: A resiliency target: ``timeout``/``retry``/``circuitBreaker`` -> policy name.
+_Policies = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Resiliency:
+    """The policies, and every target's policies with the defaults already applied."""
+
+    name: str
+    description: str
+    file: str
+    #: Dapr's own ``spec.policies`` shape (timeouts, retries, circuitBreakers), as given.
+    policies: Mapping[str, Mapping[str, Any]]
+    #: Function name -> its policies as a service invocation target.
+    apps: Mapping[str, _Policies]
+    #: Component name -> {"outbound": ..., "inbound": ...} (directions with no policy left out).
+    components: Mapping[str, Mapping[str, _Policies]]
+
+
+@dataclass(frozen=True)
 class Description:
     service: str
     provider: Mapping[str, Any]
     functions: Mapping[str, Function]
     components: Mapping[str, Component]
+    subscriptions: Mapping[str, Subscription]
+    resiliency: Resiliency | None
 
     def image(self, function: Function) -> str:
         image = self.provider["image"]
@@ -113,6 +168,9 @@ class Description:
             return []
         return [f.app_id for f in self.functions.values() if component.name in f.components]
 
+    def app_ids(self) -> list[str]:
+        return [f.app_id for f in self.functions.values()]
+
 
 def parse(data: object) -> Description:
     """Check ``data`` (the loaded YAML) and return it as a ``Description``."""
@@ -120,9 +178,17 @@ def parse(data: object) -> Description:
     assert isinstance(data, dict)
     components = {name: _component(name, raw) for name, raw in data["components"].items()}
     functions = {name: _function(name, raw) for name, raw in data["functions"].items()}
-    description = Description(data["service"], data["provider"], functions, components)
+    subscriptions = {name: _subscription(name, raw)
+                     for name, raw in data.get("subscriptions", {}).items()}
+    description = Description(data["service"], data["provider"], functions, components,
+                              subscriptions, None)
     _check_functions(description)
     _check_components(description)
+    _check_subscriptions(description)
+    if "resiliency" in data:
+        description = replace(description,
+                              resiliency=_resiliency(description, data["resiliency"]))
+    _check_files(description)
     return description
 
 
@@ -157,7 +223,9 @@ def _function(name: str, raw: Mapping[str, Any]) -> Function:
         name=name, description=raw.get("description", ""), source=source, target=target,
         app_id=raw["appId"], port=raw["port"], dapr_http_port=raw["dapr"]["httpPort"],
         dapr_grpc_port=raw["dapr"]["grpcPort"], components=tuple(raw.get("components", ())),
-        invokes=tuple(raw.get("invokes", ())), routes=routes, scale_min=raw["scaling"]["min"],
+        invokes=tuple(raw.get("invokes", ())),
+        publishes=tuple((p["pubsub"], p["topic"]) for p in raw.get("publishes", ())),
+        routes=routes, scale_min=raw["scaling"]["min"],
         scale_max=raw["scaling"]["max"], concurrency=raw["concurrency"],
         workers=raw["workers"], threads=raw["threads"], resources=resources,
         environment=dict(raw.get("environment", {})),
@@ -190,6 +258,8 @@ def _check_functions(d: Description) -> None:
         for index, other in enumerate(f.invokes):
             if other not in d.functions:
                 raise RenderError(f"{where}.invokes.{index}", f"no function named {other!r}")
+        for index, (pubsub, _) in enumerate(f.publishes):
+            _check_pubsub_of(d, f, pubsub, f"{where}.publishes.{index}.pubsub")
         for key in f.environment:
             if key in _RESERVED_ENV:
                 raise RenderError(f"{where}.environment.{key}",
@@ -205,10 +275,26 @@ def _unique(what: str, values: Mapping[str, object]) -> None:
         first[value] = field
 
 
+def _check_pubsub_of(d: Description, f: Function, pubsub: str, field: str) -> None:
+    """``pubsub`` is a pub/sub component that function ``f`` lists in its ``components``."""
+    if pubsub not in f.components:
+        raise RenderError(field, f"{pubsub!r} is not in functions.{f.name}.components")
+    if d.components[pubsub].block != _PUBSUB:
+        raise RenderError(field, f"{pubsub!r} is a {d.components[pubsub].block} component, "
+                          "not a pub/sub one")
+
+
 def _check_components(d: Description) -> None:
     for name, component in d.components.items():
         for profile, spec in component.profiles.items():
             where = f"components.{name}.profiles.{profile}"
+            block = spec.type.split(".", 1)[0]
+            if block != component.block:
+                raise RenderError(f"{where}.type", f"a {block} component, but the first "
+                                  f"profile's is {component.block}: one name, one building block")
+            if profile == "kubernetes" and spec.type in _LOCAL_ONLY_TYPES:
+                raise RenderError(f"{where}.type",
+                                  f"{spec.type} is known to the local runtime only, not to daprd")
             for key, value in spec.metadata:
                 if key in CREDENTIAL_FIELDS and isinstance(value, str) and value:
                     raise RenderError(f"{where}.metadata.{key}",
@@ -227,3 +313,117 @@ def _check_secret_store(d: Description, profile: str, store: str, field: str) ->
     spec = component.profiles.get(profile) if component else None
     if spec is None or not spec.type.startswith("secretstores."):
         raise RenderError(field, f"no secret store component {store!r} in profile {profile}")
+
+
+def _subscription(name: str, raw: Mapping[str, Any]) -> Subscription:
+    return Subscription(
+        name=name, description=raw.get("description", ""), file=raw.get("file", f"{name}.yaml"),
+        pubsub=raw["pubsub"], topic=raw["topic"], function=raw["function"], route=raw["route"],
+        dead_letter_topic=raw.get("deadLetterTopic", ""),
+        bulk_subscribe=dict(raw.get("bulkSubscribe", {})), metadata=dict(raw.get("metadata", {})))
+
+
+def _check_subscriptions(d: Description) -> None:
+    seen: dict[tuple[str, str, str], str] = {}
+    for name, s in d.subscriptions.items():
+        where = f"subscriptions.{name}"
+        f = d.functions.get(s.function)
+        if f is None:
+            raise RenderError(f"{where}.function", f"no function named {s.function!r}")
+        if s.pubsub not in d.components:
+            raise RenderError(f"{where}.pubsub", f"no component named {s.pubsub!r}")
+        _check_pubsub_of(d, f, s.pubsub, f"{where}.pubsub")
+        posts = [path for path, method in f.routes if method == "post"]
+        if s.route not in posts:
+            raise RenderError(f"{where}.route", f"{s.route} is not a post route of "
+                              f"functions.{f.name}.events (post routes: "
+                              f"{', '.join(posts) or 'none'})")
+        if s.dead_letter_topic == s.topic:
+            raise RenderError(f"{where}.deadLetterTopic", "is the subscribed topic itself")
+        # daprd refuses a second subscription of one app to the same topic of one component.
+        key = (f.app_id, s.pubsub, s.topic)
+        if key in seen:
+            raise RenderError(f"{where}.topic", f"{s.function} already subscribes to "
+                              f"{s.pubsub}/{s.topic} in subscriptions.{seen[key]}")
+        seen[key] = name
+
+
+def _check_files(d: Description) -> None:
+    """Components, subscriptions and the resiliency share the folders they are written to."""
+    files = {f"components.{n}.file": c.file for n, c in d.components.items()}
+    files |= {f"subscriptions.{n}.file": s.file for n, s in d.subscriptions.items()}
+    if d.resiliency is not None:
+        files["resiliency.file"] = d.resiliency.file
+    _unique("file", files)
+
+
+def _resiliency(d: Description, raw: Mapping[str, Any]) -> Resiliency:
+    """Check the section's references and apply its defaults to every function and component."""
+    policies = raw["policies"]
+    for name, retry in policies.get("retries", {}).items():
+        unused = "maxInterval" if retry["policy"] == "constant" else "duration"
+        if unused in retry:
+            raise RenderError(f"resiliency.policies.retries.{name}.{unused}",
+                              f"does not apply to a {retry['policy']} retry policy")
+    defaults = raw.get("defaults", {})
+    targets = raw.get("targets", {})
+    for direction, given in defaults.items():
+        _check_policy_names(policies, given, f"resiliency.defaults.{direction}")
+    for name, given in targets.get("apps", {}).items():
+        if name not in d.functions:
+            raise RenderError(f"resiliency.targets.apps.{name}", f"no function named {name!r} "
+                              f"(have: {', '.join(d.functions)})")
+        _check_policy_names(policies, given, f"resiliency.targets.apps.{name}")
+    for name, given in targets.get("components", {}).items():
+        if name not in d.components:
+            raise RenderError(f"resiliency.targets.components.{name}",
+                              f"no component named {name!r} (have: {', '.join(d.components)})")
+        for direction, policy in given.items():
+            _check_policy_names(policies, policy,
+                                f"resiliency.targets.components.{name}.{direction}")
+    apps = {name: targets.get("apps", {}).get(name, defaults.get("apps", {}))
+            for name in d.functions}
+    components = {name: _component_policies(c, defaults, targets.get("components", {}))
+                  for name, c in d.components.items()}
+    _check_coverage(apps, components, d)
+    return Resiliency(raw.get("name", d.service), raw.get("description", ""),
+                      raw.get("file", "resiliency.yaml"), policies, apps, components)
+
+
+def _check_policy_names(policies: Mapping[str, Any], given: Mapping[str, str],
+                        where: str) -> None:
+    for key, policy in given.items():
+        kind = _POLICY_KINDS[key]
+        if policy not in policies.get(kind, {}):
+            raise RenderError(f"{where}.{key}", f"no {kind} policy named {policy!r} (have: "
+                              f"{', '.join(policies.get(kind, {})) or 'none'})")
+
+
+def _component_policies(c: Component, defaults: Mapping[str, Any],
+                        targets: Mapping[str, Any]) -> dict[str, _Policies]:
+    # A target's own entry replaces the default of its direction as a whole, so it can also
+    # leave a policy out. Inbound defaults reach pub/sub only (deliveries to the app).
+    defaulted = ("outbound", "inbound") if c.block == _PUBSUB else ("outbound",)
+    own = targets.get(c.name, {})
+    chosen = {direction: own.get(direction, defaults.get(direction, {})
+                                 if direction in defaulted else {})
+              for direction in ("outbound", "inbound")}
+    return {direction: policy for direction, policy in chosen.items() if policy}
+
+
+def _check_coverage(apps: Mapping[str, _Policies],
+                    components: Mapping[str, Mapping[str, _Policies]],
+                    d: Description) -> None:
+    """Every function and component ends up with a policy: nothing runs on Dapr's defaults."""
+    bare = [name for name, policy in apps.items() if not policy]
+    if bare:
+        raise RenderError("resiliency.defaults.apps", f"function(s) {', '.join(bare)} have no "
+                          "policy: set defaults.apps or targets.apps.<function>")
+    for direction in ("outbound", "inbound"):
+        bare = [name for name, c in d.components.items() if direction not in components[name]
+                and (direction == "outbound" or c.block == _PUBSUB)]
+        if bare:
+            raise RenderError(f"resiliency.defaults.{direction}",
+                              f"component(s) {', '.join(bare)} have no {direction} policy: set "
+                              f"defaults.{direction} or targets.components.<component>."
+                              f"{direction}")

@@ -22,6 +22,13 @@ _QUANTITY = {"type": ["string", "integer", "number"]}
 _HANDLER = {"type": "string",
             "pattern": r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*\.[A-Za-z_][A-Za-z0-9_]*$"}
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_FILE = {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+\.yaml$"}
+_PATH = {"type": "string", "pattern": "^/[A-Za-z0-9_\\-/]*$"}
+#: A pub/sub topic: what Redis Streams, RabbitMQ and Kafka all accept.
+_TOPIC = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", "maxLength": 249}
+#: A Go duration, as Dapr parses resiliency timeouts and intervals (``500ms``, ``1m30s``).
+_DURATION = {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"}
+_POLICY_NAME = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_\-]*$"}
 
 
 def _closed(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -45,14 +52,14 @@ _COMPONENT_SPEC = _closed({
 
 _COMPONENT = _closed({
     "description": {"type": "string"},
-    "file": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+\.yaml$"},
+    "file": _FILE,
     "scoped": {"type": "boolean"},
     "profiles": {"type": "object", "minProperties": 1, "additionalProperties": False,
                  "properties": {profile: _COMPONENT_SPEC for profile in PROFILES}},
 }, ("profiles",))
 
 _HTTP_EVENT = _closed({"http": _closed({
-    "path": {"type": "string", "pattern": "^/[A-Za-z0-9_\\-/]*$"},
+    "path": _PATH,
     "method": {"enum": ["get", "post", "put", "patch", "delete"]},
 }, ("path", "method"))}, ("http",))
 
@@ -67,6 +74,8 @@ _FUNCTION = _closed({
     "dapr": _closed({"httpPort": _PORT, "grpcPort": _PORT}, ("httpPort", "grpcPort")),
     "components": {"type": "array", "items": _NAME, "uniqueItems": True},
     "invokes": {"type": "array", "items": _NAME, "uniqueItems": True},
+    "publishes": {"type": "array", "uniqueItems": True,
+                  "items": _closed({"pubsub": _NAME, "topic": _TOPIC}, ("pubsub", "topic"))},
     "events": {"type": "array", "items": _HTTP_EVENT, "minItems": 1},
     "scaling": _closed({"min": {"type": "integer", "minimum": 0}, "max": _POSITIVE},
                        ("min", "max")),
@@ -106,6 +115,65 @@ _PROVIDER = _closed({
     }, ("builder", "srcRepo")),
 }, ("name", "runtime", "namespace", "containerPort", "image", "dapr", "local", "openfunction"))
 
+_SUBSCRIPTION = _closed({
+    "description": {"type": "string"},
+    "file": _FILE,
+    "pubsub": _NAME,
+    "topic": _TOPIC,
+    "function": _NAME,
+    "route": _PATH,
+    "deadLetterTopic": _TOPIC,
+    "bulkSubscribe": _closed({"enabled": {"type": "boolean"},
+                              "maxMessagesCount": {"type": "integer", "minimum": 1,
+                                                   "maximum": 2**31 - 1},
+                              "maxAwaitDurationMs": {"type": "integer", "minimum": 1,
+                                                     "maximum": 2**31 - 1}}, ("enabled",)),
+    "metadata": _STRING_MAP,
+}, ("pubsub", "topic", "function", "route"))
+
+# maxRetries is required: Dapr's default when it is left out is -1, retry forever.
+_RETRY = _closed({
+    "policy": {"enum": ["constant", "exponential"]},
+    "duration": _DURATION,
+    "maxInterval": _DURATION,
+    "maxRetries": {"type": "integer", "minimum": -1},
+    "matching": _closed({"httpStatusCodes": {"type": "string", "minLength": 1},
+                         "gRPCStatusCodes": {"type": "string", "minLength": 1}}),
+}, ("policy", "maxRetries"))
+
+_CIRCUIT_BREAKER = _closed({
+    "maxRequests": _POSITIVE,
+    "interval": _DURATION,
+    "timeout": _DURATION,
+    "trip": {"type": "string", "minLength": 1},
+}, ("trip",))
+
+
+def _named(item: dict[str, Any]) -> dict[str, Any]:
+    """A map of policy name -> ``item``."""
+    return {"type": "object", "propertyNames": _POLICY_NAME, "additionalProperties": item}
+
+
+_TARGET_POLICY = {**_closed({"timeout": _POLICY_NAME, "retry": _POLICY_NAME,
+                             "circuitBreaker": _POLICY_NAME}), "minProperties": 1}
+
+_RESILIENCY = _closed({
+    "name": _NAME,
+    "file": _FILE,
+    "description": {"type": "string"},
+    "policies": {**_closed({"timeouts": _named(_DURATION), "retries": _named(_RETRY),
+                            "circuitBreakers": _named(_CIRCUIT_BREAKER)}), "minProperties": 1},
+    "defaults": _closed({"apps": _TARGET_POLICY, "outbound": _TARGET_POLICY,
+                         "inbound": _TARGET_POLICY}),
+    "targets": _closed({
+        "apps": {"type": "object", "propertyNames": _NAME, "additionalProperties": _TARGET_POLICY},
+        "components": {"type": "object", "propertyNames": _NAME,
+                       "additionalProperties": {**_closed({"outbound": _TARGET_POLICY,
+                                                           "inbound": _TARGET_POLICY}),
+                                                "minProperties": 1}},
+    }),
+}, ("policies",))
+
 #: The whole description. Function and component names are DNS labels: they become resource names.
 SERVERLESS_SCHEMA: dict[str, Any] = _closed({
     "service": _NAME,
@@ -114,4 +182,7 @@ SERVERLESS_SCHEMA: dict[str, Any] = _closed({
                   "additionalProperties": _FUNCTION},
     "components": {"type": "object", "propertyNames": _NAME,
                    "additionalProperties": _COMPONENT},
+    "subscriptions": {"type": "object", "propertyNames": _NAME,
+                      "additionalProperties": _SUBSCRIPTION},
+    "resiliency": _RESILIENCY,
 }, ("service", "provider", "functions", "components"))

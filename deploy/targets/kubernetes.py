@@ -1,4 +1,5 @@
-"""``--target kubernetes``: the Dapr Components (kubernetes profile) and the Dapr Configuration.
+"""``--target kubernetes``: the Dapr resources of the kubernetes profile (Components,
+Subscriptions, the Resiliency) and the Dapr Configuration.
 
 Credentials are ``secretKeyRef``s into Kubernetes Secrets read through Dapr's built-in
 ``kubernetes`` secret store (``auth.secretStore: kubernetes``); no literal credential is ever
@@ -11,7 +12,8 @@ from typing import Any
 
 from deploy._yaml import document
 from deploy.model import Description
-from deploy.targets.components import API_VERSION, component_resource
+from deploy.targets.components import API_VERSION
+from deploy.targets.profile import profile_files
 
 __all__ = ["CONFIGURATION_FILE", "render"]
 
@@ -21,14 +23,7 @@ CONFIGURATION_FILE = "configuration.yaml"
 
 
 def render(d: Description) -> dict[str, str]:
-    namespace = d.provider["namespace"]
-    files: dict[str, str] = {}
-    for component in d.components.values():
-        spec = component.profiles.get(_PROFILE)
-        if spec is not None:
-            resource = component_resource(d, component, _PROFILE, namespace)
-            files[component.file] = document(resource, _TARGET,
-                                             [spec.note, component.description])
+    files = profile_files(d, _PROFILE, _TARGET, d.provider["namespace"])
     files[CONFIGURATION_FILE] = document(_configuration(d), _TARGET,
                                          ["Dapr Configuration of every function's sidecar."])
     return files

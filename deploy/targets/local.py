@@ -1,6 +1,7 @@
-"""``--target local``: the component files of both local profiles and the multi-app run file.
+"""``--target local``: the resource files of both local profiles and the multi-app run file.
 
-Writes ``<profiles.services>/*.yaml``, ``<profiles.embedded>/*.yaml`` and ``dapr.yaml``. The
+Writes ``<profiles.services>/*.yaml``, ``<profiles.embedded>/*.yaml`` (Components,
+Subscriptions, the Resiliency) and ``dapr.yaml``. The
 secrets JSON files the local secret store reads stay hand-written: they hold the (local)
 credentials, which never belong in the description.
 """
@@ -11,7 +12,7 @@ from typing import Any
 
 from deploy._yaml import FlowList, document
 from deploy.model import Description, Function
-from deploy.targets.components import component_resource
+from deploy.targets.profile import profile_files
 
 __all__ = ["render"]
 
@@ -26,13 +27,8 @@ def render(d: Description) -> dict[str, str]:
     files: dict[str, str] = {}
     for profile in _LOCAL_PROFILES:
         directory = local["profiles"][profile].rstrip("/")
-        for component in d.components.values():
-            spec = component.profiles.get(profile)
-            if spec is None:
-                continue
-            resource = component_resource(d, component, profile)
-            files[f"{directory}/{component.file}"] = document(
-                resource, _TARGET, [spec.note, component.description])
+        for name, text in profile_files(d, profile, _TARGET).items():
+            files[f"{directory}/{name}"] = text
     files[local["runFile"]] = document(_run_file(d), _TARGET, [_RUN_FILE_COMMENT])
     return files
 

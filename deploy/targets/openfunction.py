@@ -7,6 +7,11 @@ bindings are listed in ``serving.outputs`` by the names of the Components that
 ``serving.bindings``/``serving.states`` generated names (``<serving>-component-<name>-xxxxx``),
 which functions calling Dapr by a fixed name cannot know. ``provider.openfunction.
 inlineComponents: true`` writes them inline anyway, for clusters where that is wanted.
+
+Every function stays an HTTP (Knative) function, the subscriber too: a topic reaches it through
+daprd's HTTP delivery, by the Subscription resources written here beside the Functions, not
+through ``serving.triggers.dapr`` and the OpenFuncAsync runtime (docs/deploy.md says why).
+Publishers list the topic in ``serving.outputs``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from deploy.errors import RenderError
 from deploy.model import Description, Function, SecretRef
 from deploy.targets.components import metadata_items
 from deploy.targets.knative import dapr_annotations, labels
+from deploy.targets.profile import subscription_resource
 
 __all__ = ["API_VERSION", "render"]
 
@@ -32,8 +38,17 @@ _DEFAULT_OPERATION = "create"
 
 
 def render(d: Description) -> dict[str, str]:
-    return {f"{f.name}.yaml": document(_function(d, f), _TARGET, [f.description])
-            for f in d.functions.values()}
+    files = {f"{f.name}.yaml": document(_function(d, f), _TARGET, [f.description])
+             for f in d.functions.values()}
+    namespace = d.provider["namespace"]
+    for name, s in d.subscriptions.items():
+        if s.file in files:
+            raise RenderError(f"subscriptions.{name}.file", f"{s.file} is also the file of "
+                              "a Function in --target openfunction")
+        files[s.file] = document(subscription_resource(d, s, namespace), _TARGET,
+                                 [s.description, "The HTTP delivery of a topic to an "
+                                  "OpenFunction HTTP function (see docs/deploy.md)."])
+    return files
 
 
 def _function(d: Description, f: Function) -> dict[str, Any]:
@@ -72,6 +87,8 @@ def _serving(d: Description, f: Function) -> dict[str, Any]:
     }
     outputs = [_output(d, name) for name in f.components
                if d.components[name].profiles[_PROFILE].type.startswith("bindings.")]
+    outputs += [{"dapr": {"name": pubsub, "type": d.components[pubsub].profiles[_PROFILE].type,
+                          "topic": topic}} for pubsub, topic in f.publishes]
     if outputs:
         serving["outputs"] = outputs
     if d.provider["openfunction"].get("inlineComponents", False):
@@ -86,8 +103,9 @@ def _output(d: Description, name: str) -> dict[str, Any]:
 
 
 def _inline_components(d: Description, f: Function) -> dict[str, Any]:
-    """``serving.bindings`` / ``serving.states`` copies of the kubernetes-profile components."""
+    """``serving.bindings`` / ``.pubsub`` / ``.states`` copies of the kubernetes components."""
     bindings: dict[str, Any] = {}
+    pubsub: dict[str, Any] = {}
     states: dict[str, Any] = {}
     for name in f.components:
         spec = d.components[name].profiles[_PROFILE]
@@ -103,6 +121,9 @@ def _inline_components(d: Description, f: Function) -> dict[str, Any]:
         body = {"type": spec.type, "version": spec.version, "metadata": metadata_items(spec)}
         if spec.type.startswith("state."):
             states[name] = {"spec": body}
+        elif spec.type.startswith("pubsub."):
+            pubsub[name] = body
         else:
             bindings[name] = body
-    return {key: value for key, value in (("bindings", bindings), ("states", states)) if value}
+    sections = (("bindings", bindings), ("pubsub", pubsub), ("states", states))
+    return {key: value for key, value in sections if value}

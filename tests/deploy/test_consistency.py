@@ -46,7 +46,7 @@ def _by_kind(rendered: Any, target: str, kind: str) -> dict[str, dict[str, Any]]
 def _local_components(rendered: Any, directory: str) -> dict[str, dict[str, Any]]:
     return {doc["metadata"]["name"]: doc for path, text in rendered["local"].items()
             if path.rsplit("/", 1)[0] == directory and path != "dapr.yaml"
-            for doc in documents(text)}
+            for doc in documents(text) if doc.get("kind") == "Component"}
 
 
 def test_each_component_a_function_uses_exists_wherever_it_runs(rendered: Any,
@@ -145,3 +145,77 @@ def test_local_runtime_reads_each_profile_and_finds_every_function_component(
         for name in function.get("components", []):
             assert name in specs, f"{profile}: {name} not loaded"
             assert not specs[name].scopes or function["appId"] in specs[name].scopes
+
+
+def _places(rendered: Any, description_data: Any) -> dict[str, dict[str, list[Any]]]:
+    """Place (kubernetes, services, embedded) -> kind -> the resources rendered there."""
+    local = description_data["provider"]["local"]["profiles"]
+    folders = {"services": local["services"], "embedded": local["embedded"]}
+    places: dict[str, dict[str, list[Any]]] = {}
+    for target, path, resource in all_resources(rendered):
+        folder = path.rsplit("/", 1)[0] if "/" in path else ""
+        place = {"kubernetes": "kubernetes", "local": next(
+            (p for p, f in folders.items() if f == folder), "")}.get(target, "")
+        if place and "kind" in resource:
+            places.setdefault(place, {}).setdefault(resource["kind"], []).append(resource)
+    return places
+
+
+def test_subscriptions_deliver_to_a_post_route_of_a_scoped_subscriber(
+        rendered: Any, description_data: Any) -> None:
+    routes = {f["appId"]: {e["http"]["path"] for e in f["events"] if e["http"]["method"] == "post"}
+              for f in description_data["functions"].values()}
+    places = _places(rendered, description_data)
+    assert set(places) == {"kubernetes", "services", "embedded"}
+    for place, kinds in places.items():
+        components = {c["metadata"]["name"]: c for c in kinds["Component"]}
+        assert kinds["Subscription"], place
+        for subscription in kinds["Subscription"]:
+            [app_id] = subscription["scopes"]
+            spec = subscription["spec"]
+            assert spec["routes"]["default"] in routes[app_id], (place, app_id)
+            pubsub = components[spec["pubsubname"]]
+            assert pubsub["spec"]["type"].startswith("pubsub."), place
+            assert app_id in pubsub.get("scopes", [app_id]), place
+
+
+def test_the_resiliency_covers_every_app_and_component_where_it_runs(
+        rendered: Any, description_data: Any) -> None:
+    app_ids = sorted(f["appId"] for f in description_data["functions"].values())
+    for place, kinds in _places(rendered, description_data).items():
+        [resiliency] = kinds["Resiliency"]
+        spec = resiliency["spec"]
+        assert sorted(spec["targets"]["apps"]) == app_ids, place
+        assert sorted(resiliency["scopes"]) == app_ids, place
+        targets = spec["targets"]["components"]
+        for component in kinds["Component"]:
+            name = component["metadata"]["name"]
+            assert targets[name]["outbound"], (place, name)
+            if component["spec"]["type"].startswith("pubsub."):
+                assert targets[name]["inbound"]["retry"], (place, name)
+        assert set(targets) == {c["metadata"]["name"] for c in kinds["Component"]}, place
+        kinds_of = {"timeout": "timeouts", "retry": "retries", "circuitBreaker": "circuitBreakers"}
+        used = [*spec["targets"]["apps"].values(),
+                *(policy for t in targets.values() for policy in t.values())]
+        for policy in used:
+            for key, name in policy.items():
+                assert name in spec["policies"][kinds_of[key]], (place, key, name)
+
+
+def test_the_database_is_not_retried_below_the_delivery_retries(rendered: Any) -> None:
+    # A repeated INSERT could double an event; the delivery is retried as a whole instead.
+    [resiliency] = [r for t, _, r in all_resources(rendered)
+                    if t == "kubernetes" and r.get("kind") == "Resiliency"]
+    targets = resiliency["spec"]["targets"]["components"]
+    assert "retry" not in targets["events-db"]["outbound"]
+    assert resiliency["spec"]["policies"]["retries"][
+        targets["events-pubsub"]["inbound"]["retry"]]["maxRetries"] == -1
+
+
+def test_openfunction_applies_the_same_subscriptions_as_kubernetes(rendered: Any) -> None:
+    assert _by_kind(rendered, "openfunction", "Subscription") == \
+        _by_kind(rendered, "kubernetes", "Subscription")
+    functions = _by_kind(rendered, "openfunction", "Function")
+    assert "dapr" not in functions["events"]["spec"]["serving"]["triggers"]
+    outputs = [o["dapr"] for o in functions["grayscale"]["spec"]["serving"]["outputs"]]
+    assert {"name": "events-pubsub", "type": "pubsub.redis", "topic": "events"} in outputs
