@@ -129,7 +129,7 @@ class Runtime:
         self._channel: AppChannel | None = None
         self._input_bindings: InputBindingDelivery | None = None
         # Reads declarative subscriptions: a bad Subscription file fails here, at start-up.
-        self._pubsub = PubSubManager(settings, components)
+        self._pubsub = PubSubManager(settings, components, self.resiliency)
         self._started = False
         self._closed = False
         self._ready = False

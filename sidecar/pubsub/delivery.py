@@ -9,8 +9,11 @@ dropped when expired, routed with the CEL rules, then POSTed to the route as
     2xx {"status": "RETRY"}, unknown status, other non-2xx     retry (raise: the broker redelivers)
     2xx {"status": "DROP"}, 404                                dropped (warning), ack
 
-A dropped message, and one that failed while a ``deadLetterTopic`` is set, is published to the
-dead-letter topic as it arrived and acked (daprd's ``sendToDeadLetter``). With ``bulkSubscribe``
+A delivery the app did not take is tried again under the pub/sub component's inbound
+resiliency policy (``targets.components.<pubsub>.inbound``), as daprd wraps its handler; once
+the policy gives up, the message goes back to the broker. A dropped message, and one that
+failed while a ``deadLetterTopic`` is set, is published to the dead-letter topic as it arrived
+and acked (daprd's ``sendToDeadLetter``). With ``bulkSubscribe``
 messages are batched (``maxMessagesCount`` / ``maxAwaitDurationMs``) and POSTed as daprd's bulk
 envelope ``{id, entries: [{entryId, event, contentType, metadata}], pubsubname, topic, type}``;
 the app answers ``{"statuses": [{entryId, status}]}`` and each entry is acked or retried alone.
@@ -32,6 +35,7 @@ from typing import Any
 from ..components.pubsub.base import Message, PublishRequest
 from ..invoke.app_channel import AppChannel, AppChannelError
 from ..invoke.messages import AppResponse
+from ..resiliency import Policy, ResiliencyError
 from .cloudevents import CLOUDEVENT_CONTENT_TYPE, dump_event, from_raw_payload, has_expired
 from .cloudevents import is_raw_payload as raw_payload_flag
 from .routing import RouteError, match_route
@@ -45,6 +49,8 @@ BULK_EVENT_TYPE = "com.dapr.event.sent.bulk"
 _PUBSUB_HEADER = "pubsubName"
 _log = logging.getLogger(__name__)
 
+#: One bulk entry in flight: (entryId, CloudEvent, broker message, its handler's future).
+_Entry = tuple[str, dict[str, Any], Message, Future[None]]
 #: Publishes ``request`` on the subscription's pub/sub (the dead-letter path).
 DeadLetterPublisher = Callable[[str, PublishRequest], None]
 
@@ -55,6 +61,10 @@ class DeliveryError(Exception):
 
 class _Dropped(Exception):
     """The app (or routing) does not want the message: ack, dead-letter when configured."""
+
+
+def _is_delivery_error(error: BaseException) -> bool:
+    return isinstance(error, DeliveryError)
 
 
 def _headers(message: Message, pubsub: str) -> dict[str, str]:
@@ -81,11 +91,24 @@ class MessageDelivery:
     """The broker handler of one (non-bulk) subscription."""
 
     def __init__(self, subscription: Subscription, channel: AppChannel,
-                 dead_letter: DeadLetterPublisher) -> None:
+                 dead_letter: DeadLetterPublisher, policy: Policy | None = None) -> None:
         self.subscription = subscription
         self.channel = channel
         self._dead_letter_publish = dead_letter
         self.raw = raw_payload_flag(subscription.metadata)
+        #: The pub/sub component's inbound resiliency policy: a delivery the app did not take
+        #: is retried under it before the message goes back to the broker or to dead letters.
+        self.policy = policy
+
+    def run(self, deliver: Callable[[], None]) -> None:
+        """``deliver`` under the inbound policy, retrying only deliveries the app refused."""
+        if self.policy is None:
+            deliver()
+            return
+        try:
+            self.policy.run(deliver, retriable=_is_delivery_error)
+        except ResiliencyError as err:
+            raise DeliveryError(str(err)) from err
 
     # -- reading and routing ---------------------------------------------------------------
 
@@ -128,7 +151,8 @@ class MessageDelivery:
     def __call__(self, message: Message) -> None:
         try:
             event, body = self.event_of(message)
-            self._post(self.route_of(event), body, event, message)
+            path = self.route_of(event)
+            self.run(lambda: self._post(path, body, event, message))
         except _Dropped:
             self.dead_letter(message, required=False)
         except DeliveryError as err:
@@ -228,7 +252,7 @@ class BulkDelivery:
             self._deliver(batch)
 
     def _deliver(self, batch: list[tuple[Message, Future[None]]]) -> None:
-        by_path: dict[str, list[tuple[str, dict[str, Any], Message, Future[None]]]] = {}
+        by_path: dict[str, list[_Entry]] = {}
         for message, done in batch:
             try:
                 event, _ = self.single.event_of(message)
@@ -260,8 +284,25 @@ class BulkDelivery:
         else:
             done.set_result(None)
 
-    def _post(self, path: str,
-              entries: list[tuple[str, dict[str, Any], Message, Future[None]]]) -> None:
+    def _post(self, path: str, entries: list[_Entry]) -> None:
+        """Deliver ``entries``; those the app asks to retry go again under the inbound policy."""
+        pending = entries
+        last_error = ""
+
+        def attempt() -> None:
+            nonlocal pending, last_error
+            pending, last_error = self._post_once(path, pending)
+            if pending:
+                raise DeliveryError(last_error)
+
+        try:
+            self.single.run(attempt)
+        except DeliveryError:
+            for _, _, message, done in pending:
+                self._settle(done, message, error=DeliveryError(last_error))
+
+    def _post_once(self, path: str, entries: list[_Entry]) -> tuple[list[_Entry], str]:
+        """One POST of ``entries``; settles the taken and dropped ones, returns the rest."""
         sub = self.subscription
         envelope = {
             "id": str(uuid.uuid4()), "pubsubname": sub.pubsub_name, "topic": sub.topic,
@@ -289,7 +330,10 @@ class BulkDelivery:
                 failure = (f"Retriable error returned from app while processing bulk pub/sub "
                            f"event, topic: {sub.topic}. status code returned: "
                            f"{response.status}")
-        for entry_id, _, message, done in entries:
+        retry: list[_Entry] = []
+        error = failure or ""
+        for entry in entries:
+            entry_id, _, message, done = entry
             status = statuses.get(entry_id, "")
             if failure is None and status == "SUCCESS":
                 self._settle(done, message)
@@ -298,9 +342,10 @@ class BulkDelivery:
                              entry_id)
                 self._settle(done, message, dropped=True)
             else:
-                self._settle(done, message, error=DeliveryError(
-                    failure or f"RETRY required while processing bulk subscribe event for "
-                               f"entry id: {entry_id} (status {status!r})"))
+                retry.append(entry)
+                error = error or (f"RETRY required while processing bulk subscribe event for "
+                                  f"entry id: {entry_id} (status {status!r})")
+        return retry, error
 
     @staticmethod
     def _statuses(response: AppResponse) -> dict[str, str]:

@@ -19,6 +19,7 @@ from ..components.pubsub.base import Subscription as BrokerSubscription
 from ..components.registry import Registry
 from ..errors import DaprError, PubSubEventsError
 from ..invoke.app_channel import AppChannel
+from ..resiliency import PUBSUB, Resiliency, ResiliencySpec
 from ..settings import Settings
 from .cloudevents import CLOUDEVENT_CONTENT_TYPE, dump_event, is_raw_payload, new_envelope
 from .delivery import BulkDelivery, MessageDelivery
@@ -37,9 +38,11 @@ _log = logging.getLogger(__name__)
 class PubSubManager:
     """Publishing and subscriptions of one app id (see module docstring)."""
 
-    def __init__(self, settings: Settings, components: Registry) -> None:
+    def __init__(self, settings: Settings, components: Registry,
+                 resiliency: Resiliency | None = None) -> None:
         self.app_id = settings.app_id
-        self.publisher = Publisher(components, settings.app_id)
+        self.resiliency = resiliency or Resiliency(ResiliencySpec())
+        self.publisher = Publisher(components, settings.app_id, self.resiliency)
         self.declarative = read_declarative(settings.resources_paths, settings.app_id) \
             if components.pubsubs else []
         self._lock = threading.Lock()
@@ -132,7 +135,8 @@ class PubSubManager:
                          sub.topic, sub.pubsub_name)
             return
         try:
-            single = MessageDelivery(sub, channel, self._dead_letter)
+            single = MessageDelivery(sub, channel, self._dead_letter,
+                                     self.resiliency.component_inbound(sub.pubsub_name, PUBSUB))
         except DaprError as err:
             _log.error("%s: %s; subscription skipped", sub.origin, err.message)
             return

@@ -24,6 +24,7 @@ from ..errors import (
     PubSubPublishError,
     PubSubTopicEmpty,
 )
+from ..resiliency import PUBSUB, Resiliency, ResiliencySpec
 
 __all__ = ["BulkEntry", "Publisher", "TopicScopes", "topic_allowed"]
 
@@ -93,8 +94,10 @@ class BulkEntry:
 class Publisher:
     """Finds the component, checks scopes and hands messages to it."""
 
-    def __init__(self, components: Registry, app_id: str) -> None:
+    def __init__(self, components: Registry, app_id: str,
+                 resiliency: Resiliency | None = None) -> None:
         self.app_id = app_id
+        self.resiliency = resiliency or Resiliency(ResiliencySpec())
         self.pubsubs = components.pubsubs
         self.scopes = {name: TopicScopes.from_metadata(ps.metadata, app_id)
                        for name, ps in self.pubsubs.items()}
@@ -124,8 +127,9 @@ class Publisher:
     def publish(self, pubsub: str, request: PublishRequest) -> None:
         component = self.component(pubsub, request.topic)
         self.check_publish(pubsub, request.topic)
+        policy = self.resiliency.component_outbound(pubsub, PUBSUB)
         try:
-            component.publish(request)
+            policy.run(lambda: component.publish(request))
         except Exception as err:
             message = err.message if isinstance(err, DaprError) else str(err)
             raise PubSubPublishError(f"error when publishing to topic {request.topic} in "
@@ -138,8 +142,9 @@ class Publisher:
         self.check_publish(pubsub, topic)
         requests = [PublishRequest(topic=topic, data=e.data, content_type=e.content_type,
                                    metadata=dict(e.metadata)) for e in entries]
+        policy = self.resiliency.component_outbound(pubsub, PUBSUB)
         try:
-            failed = component.bulk_publish(requests)
+            failed = policy.run(lambda: component.bulk_publish(requests))
         except Exception as err:  # noqa: BLE001 - the whole batch failed
             _log.warning("bulk publish to %s/%s failed: %s", pubsub, topic, err)
             return [(e.entry_id, str(err)) for e in entries]

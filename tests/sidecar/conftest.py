@@ -8,19 +8,22 @@ set they use that runtime instead (a real daprd, say) and the store named by
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.conftest import REDIS_URL
-from tests.dapr_runtime import run_sidecar
+from tests.dapr_runtime import free_port, run_sidecar
 
-from .helpers import EXTERNAL_URL, component_doc, unique_id, write_components
+from .helpers import EXTERNAL_URL, component_doc, unique_id, wait_until, write_components
 
-__all__ = ["STATE_STORE", "StateApi", "state_api"]
+__all__ = ["STATE_STORE", "StateApi", "private_redis", "state_api"]
 
 STATE_STORE = "statestore"
 _REDIS_HOST = REDIS_URL.split("://", 1)[1].split("/", 1)[0]
@@ -60,3 +63,35 @@ def state_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     with run_sidecar(unique_id("conf"), [folder]) as sidecar:
         with httpx.Client(base_url=sidecar.http_url, timeout=10) as client:
             yield StateApi(client, STATE_STORE, request.param)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Starts a throw-away redis-server on its own port; the shared one is never touched."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed; the fault tests need it (apt-get install "
+                    "redis-server), and CI installs it with the other services")
+    port, servers = free_port(), []
+
+    def start() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+        servers.append(server)
+        client = redis.Redis(port=port)
+        assert wait_until(lambda: _pings(client), timeout=5)
+        return server
+
+    start.port = port  # type: ignore[attr-defined]
+    yield start
+    for server in servers:
+        server.terminate()
+        server.wait()
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["EXTERNAL_URL", "component_doc", "unique_id", "write_components"]
+__all__ = ["EXTERNAL_URL", "component_doc", "unique_id", "wait_until", "write_components"]
 
 #: When set, the conformance tests talk to this runtime (e.g. a real daprd) instead of ours.
 EXTERNAL_URL = os.environ.get("DAPR_TEST_HTTP_URL", "").rstrip("/")
@@ -44,3 +45,14 @@ def write_components(folder: Path, *docs: dict[str, Any],
     folder.mkdir(parents=True, exist_ok=True)
     (folder / filename).write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
     return folder
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
+               interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -66,20 +65,6 @@ class Collector:
             return [m.data for m in self.messages]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
-               interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_crash_child(target: str, topic: str, out: Path, hang_after: int,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import signal
 import subprocess
 import threading
@@ -24,9 +23,10 @@ import pytest
 from sidecar.components.pubsub.base import PublishRequest
 from sidecar.components.pubsub.rabbitmq import RabbitMQPubSub
 from sidecar.errors import ComponentConfigError, PubSubPublishError
-from tests.sidecar.helpers import unique_id
+from sidecar.testing import free_port
+from tests.sidecar.helpers import unique_id, wait_until
 
-from .helpers import Collector, free_port, read_lines, start_crash_child, wait_until
+from .helpers import Collector, read_lines, start_crash_child
 
 URL = "amqp://guest:guest@127.0.0.1:5672"
 
@@ -209,7 +209,6 @@ def _connection_pids(client_name: str) -> list[str]:
             if client_name in line]
 
 
-@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="rabbitmqctl not installed")
 def test_subscriber_reconnects_after_broker_closes_it(make_pubsub: Factory,
                                                       names: Names) -> None:
     client_name = unique_id("reconnect")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import signal
 import subprocess
 import threading
@@ -18,10 +17,11 @@ import redis
 from sidecar.components.pubsub.base import PublishRequest
 from sidecar.components.pubsub.redis import RedisPubSub
 from sidecar.errors import ComponentConfigError, PubSubPublishError
+from sidecar.testing import free_port
 from tests.conftest import REDIS_URL
-from tests.sidecar.helpers import unique_id
+from tests.sidecar.helpers import unique_id, wait_until
 
-from .helpers import Collector, free_port, read_lines, start_crash_child, wait_until
+from .helpers import Collector, read_lines, start_crash_child
 
 REDIS_HOST = REDIS_URL.split("://", 1)[1].split("/", 1)[0]
 #: Short enough that every redelivery test runs in about a second.
@@ -205,37 +205,6 @@ def test_crash_redelivery_loses_nothing(tmp_path: Path, make_pubsub: Factory, to
     assert not lost
     assert len(after) == still_pending and len(set(after)) == len(after)
     assert duplicates == len(set(child_seen) & set(after)) <= 4  # the child's hung handlers
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """Starts a throw-away redis-server on its own port; the shared one is never touched."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port, servers = free_port(), []
-
-    def start() -> subprocess.Popen[bytes]:
-        server = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-        servers.append(server)
-        client = redis.Redis(port=port)
-        assert wait_until(lambda: _pings(client), timeout=5)
-        return server
-
-    start.port = port  # type: ignore[attr-defined]
-    yield start
-    for server in servers:
-        server.terminate()
-        server.wait()
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
 
 
 def test_outage_publish_fails_and_subscriber_survives(
