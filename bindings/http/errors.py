@@ -6,6 +6,7 @@ JSON answer ``{"error": "<message>", "detail": <anything JSON>}`` with the class
     ├── NotFound                  404 no such route
     ├── MethodNotAllowed          405 route exists, method does not (sets Allow)
     ├── NotAcceptable             406 no representation satisfies Accept
+    ├── RequestTimeout            408 the body stopped arriving (READ_TIMEOUT_SECONDS)
     ├── PayloadTooLarge           413 body over MAX_BODY_BYTES, image over MAX_IMAGE_PIXELS
     ├── UnsupportedMediaType      415 a format the function does not take
     ├── TooManyRequests           429 rate limit (sets Retry-After)
@@ -24,6 +25,7 @@ __all__ = [
     "NotAcceptable",
     "NotFound",
     "PayloadTooLarge",
+    "RequestTimeout",
     "ServiceUnavailable",
     "TooManyRequests",
     "UnsupportedMediaType",
@@ -61,6 +63,10 @@ class MethodNotAllowed(HttpError):
 
 class NotAcceptable(HttpError):
     status = HTTPStatus.NOT_ACCEPTABLE
+
+
+class RequestTimeout(HttpError):
+    status = HTTPStatus.REQUEST_TIMEOUT
 
 
 class PayloadTooLarge(HttpError):

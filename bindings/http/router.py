@@ -20,6 +20,7 @@ import flask
 from .. import settings
 from . import headers
 from .errors import HttpError, MethodNotAllowed, NotFound
+from .inputs import read_stream
 
 __all__ = ["Handler", "Router", "json_response", "text_response"]
 
@@ -134,8 +135,11 @@ def _discard_unread_body(request: flask.Request) -> None:
     if declared is not None and declared > limit:
         return
     left = limit
-    while left > 0 and (chunk := request.stream.read(min(_DRAIN_CHUNK, left))):
-        left -= len(chunk)
+    try:
+        while left > 0 and (chunk := read_stream(request, min(_DRAIN_CHUNK, left))):
+            left -= len(chunk)
+    except HttpError as err:  # the answer is made already; the server closes the connection
+        _log.info("unread body not discarded: %s", err.message)
 
 
 def _without_body_drain(response: flask.Response) -> flask.Response:

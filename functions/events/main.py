@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ import flask
 from bindings import settings
 from bindings.dapr.client import deadline, get_client
 from bindings.http.errors import BadRequest, ServiceUnavailable
-from bindings.http.inputs import read_body
+from bindings.http.inputs import parse_json, read_body
 from bindings.http.router import Router, json_response
 
 __all__ = ["EventsSettings", "config", "events", "insert_statement", "load_settings",
@@ -40,9 +41,19 @@ __all__ = ["EventsSettings", "config", "events", "insert_statement", "load_setti
 _log = logging.getLogger(__name__)
 
 _HELP = "The valid endpoints are /init /create_event /events"
+#: utf8mb4 named on the table, so any op_type is stored as sent whatever the server's default
+#: character set (latin1 on many MySQL installs; utf8mb3 cannot hold emoji). The sqlite
+#: backend drops the table option.
 _CREATE_TABLE = ("CREATE TABLE IF NOT EXISTS events (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
                 "event_ts BIGINT NOT NULL, op_type VARCHAR(20) NOT NULL, "
-                "input_size BIGINT NOT NULL)")
+                "input_size BIGINT NOT NULL) DEFAULT CHARSET=utf8mb4")
+#: A table made before (or by hand) in another character set: its op_type column's charset,
+#: and the in-place conversion (every row kept; latin1 and utf8mb3 convert without loss).
+_COLUMN_CHARSET = ("SELECT CHARACTER_SET_NAME AS charset FROM information_schema.COLUMNS "
+                   "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'events' "
+                   "AND COLUMN_NAME = 'op_type'")
+_CONVERT_TABLE = "ALTER TABLE events CONVERT TO CHARACTER SET utf8mb4"
+_UTF8MB4 = "utf8mb4"
 _INSERT = "INSERT INTO events (event_ts, op_type, input_size) VALUES "
 _ROW = "(?, ?, ?)"
 _SELECT = ("SELECT id, event_ts, op_type, input_size FROM events WHERE id > ? "
@@ -54,6 +65,9 @@ _MAX_BODY_BYTES = _MAX_BATCH * 256
 _BIGINT_MAX = 2**63 - 1
 _OP_TYPE_MAX = 20
 _DEFAULT_LIMIT, _MAX_LIMIT = 100, 1000
+#: Paging numbers: ASCII digits only (str.isdigit() also takes "²", which int() refuses), and
+#: no more than a BIGINT can have, so nothing long is ever converted.
+_PAGING_NUMBER = re.compile(r"[0-9]{1,19}")
 _FIELDS = ("event_ts", "op_type", "input_size")
 
 _table_lock = threading.Lock()
@@ -91,7 +105,18 @@ def _invoke(operation: str, sql: str, params: list[Any] | None = None) -> bytes 
     except Exception as err:
         _log.warning("events binding %r failed on %s: %s", config.events_binding, operation, err)
         raise ServiceUnavailable("the events database is not available",
-                                 {"binding": config.events_binding, "reason": str(err)}) from err
+                                 {"binding": config.events_binding,
+                                  "reason": _short_reason(err)}) from err
+
+
+def _short_reason(err: Exception) -> str:
+    """A one-word reason for an answer: the gRPC status name, or the error's type.
+
+    The full error (with gRPC's debug_error_string, the SQL error) goes to the log only.
+    """
+    code = getattr(err, "code", None)
+    name = getattr(code(), "name", None) if callable(code) else None
+    return str(name) if name else type(err).__name__
 
 
 def _ensure_table() -> None:
@@ -101,12 +126,36 @@ def _ensure_table() -> None:
         return
     with _table_lock:
         if not _table_ready:
-            _invoke("exec", _CREATE_TABLE)
+            _create_table()
             _table_ready = True
+
+
+def _create_table() -> None:
+    """CREATE TABLE IF NOT EXISTS, then convert an existing table that is not utf8mb4."""
+    _invoke("exec", _CREATE_TABLE)
+    try:
+        data = _invoke("query", _COLUMN_CHARSET)
+    except ServiceUnavailable:
+        # No information_schema: the sqlite backend, whose text is always Unicode.
+        return
+    rows = json.loads(data) if data else None
+    charset = str((rows or [{}])[0].get("charset") or _UTF8MB4)
+    if charset.lower() != _UTF8MB4:
+        _log.warning("converting table events from %s to %s", charset, _UTF8MB4)
+        _invoke("exec", _CONVERT_TABLE)
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` holds only Unicode scalar values (JSON can carry lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def validate_event(payload: Any) -> list[Any]:
@@ -127,6 +176,8 @@ def validate_event(payload: Any) -> list[Any]:
     if "op_type" in payload and not (isinstance(op_type, str)
                                      and 1 <= len(op_type) <= _OP_TYPE_MAX):
         problems["op_type"] = f"must be a string of 1..{_OP_TYPE_MAX} characters"
+    elif isinstance(op_type, str) and not _is_unicode(op_type):
+        problems["op_type"] = "must be valid Unicode (a lone surrogate escape is not)"
     if problems:
         raise BadRequest("invalid event", problems)
     return [payload[name] for name in _FIELDS]
@@ -165,7 +216,7 @@ def validate_paging(args: Any) -> tuple[int, int]:
         raw = args.get(name)
         if raw is None:
             return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        if not _PAGING_NUMBER.fullmatch(raw) or not low <= int(raw) <= high:
             raise BadRequest(f"{name} must be an integer {low}..{high}", {name: raw})
         return int(raw)
     return integer("after", 0, 0, _BIGINT_MAX), integer("limit", _DEFAULT_LIMIT, 1, _MAX_LIMIT)
@@ -174,17 +225,13 @@ def validate_paging(args: Any) -> tuple[int, int]:
 def _init(request: flask.Request) -> flask.Response:
     global _table_ready
     with _table_lock:
-        _invoke("exec", _CREATE_TABLE)
+        _create_table()
         _table_ready = True
     return json_response({"status": True})
 
 
 def _create_event(request: flask.Request) -> flask.Response:
-    body = read_body(request, _MAX_BODY_BYTES)
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BadRequest("the body is not valid JSON", str(err)) from None
+    payload = parse_json(read_body(request, _MAX_BODY_BYTES))
     rows = validate_events(payload)
     _ensure_table()
     _invoke("exec", insert_statement(len(rows)), [value for row in rows for value in row])

@@ -43,6 +43,9 @@ __all__ = ["MySQLDSN", "parse_dsn"]
 _log = logging.getLogger(__name__)
 
 _DEFAULT_PORT = 3306
+#: The connection's character set when the DSN names none: go-sql-driver's default collation
+#: is utf8mb4_general_ci, so daprd's binding talks utf8mb4 whatever the server's default.
+_DEFAULT_CHARSET = "utf8mb4"
 _DEFAULT_TCP_ADDR = f"127.0.0.1:{_DEFAULT_PORT}"
 _DEFAULT_UNIX_ADDR = "/tmp/mysql.sock"
 _TIMEOUT_PARAMS = {"timeout": "connect_timeout", "readTimeout": "read_timeout",
@@ -78,7 +81,7 @@ def parse_dsn(dsn: str, pem_path: str = "") -> MySQLDSN:
     slash = dsn.rfind("/")
     if slash < 0:
         raise _fail("missing the '/' before the database name (form: user:pass@tcp(host:port)/db)")
-    kwargs: dict[str, Any] = {"user": "", "password": ""}
+    kwargs: dict[str, Any] = {"user": "", "password": "", "charset": _DEFAULT_CHARSET}
     head, tail = dsn[:slash], dsn[slash + 1:]
     at = head.rfind("@")
     if at >= 0:
