@@ -34,8 +34,8 @@ import yaml
 
 from sidecar.testing import free_port, run_sidecar, start_function
 
-__all__ = ["APP_IDS", "CONCURRENCY", "REPO_ROOT", "SECONDS", "BenchStack", "Result", "Throughput",
-           "function_stack", "http_throughput", "load_function_module", "per_call_ms",
+__all__ = ["APP_IDS", "CONCURRENCY", "REPO_ROOT", "SECONDS", "SERVER", "BenchStack", "Result",
+           "Throughput", "function_stack", "http_throughput", "load_function_module", "per_call_ms",
            "percentile_ms", "report", "results", "results_table", "runtime_for",
            "seed_file", "shipped_config", "time_to_first_answer"]
 
@@ -45,6 +45,8 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))  # length of each throughp
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))  # keep-alive clients under load
 APP_IDS = {"grayscale": "image-api-grayscale", "classify": "image-api-classify",
            "events": "events-service"}
+#: How the project serves a function (what dapr.yaml and the image run).
+SERVER = (sys.executable, "-m", "bindings.http.serving")
 
 # --- results ---------------------------------------------------------------------------
 
@@ -122,6 +124,8 @@ def load_function_module(name: str) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {directory / 'main.py'}")
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as import does: dataclasses look their module up by name.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -307,7 +311,8 @@ def function_stack(name: str, workers: int = 1, threads: int = 4,
             sidecar_env, port = runtime_for(stack, folder, APP_IDS[app], components)
             fn = start_function(app, REPO_ROOT / "functions" / app / "main.py", folder,
                                 {**app_env, **sidecar_env}, workers=app_workers,
-                                threads=app_threads, port=port, cwd=REPO_ROOT)
+                                threads=app_threads, port=port, cwd=REPO_ROOT,
+                                server=SERVER)
             stack.callback(fn.stop)
             urls[app] = fn.url
         yield BenchStack(urls[name], urls["events"])

@@ -109,7 +109,7 @@ def _command(app: AppSpec, ports: tuple[int, int]) -> ProcessSpec:
     env = {**os.environ, **app.env,
            "DAPR_HTTP_PORT": str(ports[0]), "DAPR_GRPC_PORT": str(ports[1]),
            "APP_ID": app.app_id, "PYTHONUNBUFFERED": "1",
-           # The venv's bin first, so `functions-framework` is the one installed beside us.
+           # The venv's bin first, so `python` (and `functions-framework`) are the ones beside us.
            "PATH": os.pathsep.join([bin_dir, path]) if path else bin_dir}
     if app.app_port is not None:
         env["APP_PORT"] = str(app.app_port)

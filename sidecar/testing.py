@@ -207,8 +207,13 @@ class FunctionProcess:
 def start_function(target: str, source: _PathArg, log_dir: Path,
                    env: Mapping[str, str] | None = None, *, workers: int = 1, threads: int = 4,
                    timeout: float = 30.0, port: int | None = None,
-                   cwd: _PathArg | None = None) -> FunctionProcess:
+                   cwd: _PathArg | None = None,
+                   server: Sequence[str] = (FF,)) -> FunctionProcess:
     """Start ``functions-framework --target target --source source`` and wait for ``GET /``.
+
+    ``server`` is the command before the flags: any program taking functions-framework's
+    ``--target/--source/--host/--port`` (this project serves through
+    ``python -m bindings.http.serving``).
 
     It runs as dapr.yaml runs it: gunicorn with ``WORKERS`` x ``THREADS``, on ``port`` (default
     a free one) on the loopback, output in ``log_dir/<target>-<port>.log``. ``env`` is added to
@@ -222,7 +227,7 @@ def start_function(target: str, source: _PathArg, log_dir: Path,
     log_path = log_dir / f"{target}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [FF, "--target", target, "--source", str(source),
+            [*server, "--target", target, "--source", str(source),
              "--host", _LOOPBACK, "--port", str(port)],
             env=full_env, stdout=log, stderr=subprocess.STDOUT,
             cwd=None if cwd is None else str(cwd))

@@ -41,7 +41,7 @@ def _run_file(d: Description) -> dict[str, Any]:
 
 
 def _app(f: Function) -> dict[str, Any]:
-    command = ["functions-framework", "--target", f.target, "--source", f.source,
+    command = ["python", "-m", "bindings.http.serving", "--target", f.target, "--source", f.source,
                "--port", str(f.port)]
     return {"appID": f.app_id, "appDirPath": ".", "appPort": f.port,
             "daprHTTPPort": f.dapr_http_port, "daprGRPCPort": f.dapr_grpc_port,

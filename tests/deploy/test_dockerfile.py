@@ -93,7 +93,7 @@ def test_entrypoint_is_functions_framework_configured_by_env(
         stages: list[list[dict[str, Any]]]) -> None:
     final = stages[-1]
     [entrypoint] = [ins["value"] for ins in final if ins["instruction"] == "ENTRYPOINT"]
-    assert entrypoint == '["functions-framework"]'
+    assert entrypoint == '["python", "-m", "bindings.http.serving"]'
     env = " ".join(ins["value"] for ins in final if ins["instruction"] == "ENV")
     for name in ("FUNCTION_TARGET=${FUNCTION_TARGET}", "FUNCTION_SOURCE=", "PORT=",
                  "PYTHONPATH=", "CLASSIFY_MODEL_PATH=/opt/models/", "CLASSIFY_LABELS_PATH="):

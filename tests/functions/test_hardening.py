@@ -11,7 +11,6 @@ import io
 import json
 import socket
 import struct
-import sys
 import threading
 import time
 import urllib.error
@@ -30,7 +29,6 @@ from bindings.dapr import client as dapr_client
 from bindings.dapr import results
 from tests.conftest import MYSQL, SEED_DATA
 
-from . import processes
 from .conftest import image_bytes
 from .rawhttp import exchange, read_answer
 from .stack import Stack, client_headers, start_stack
@@ -43,23 +41,12 @@ _EVENT = {"event_ts": 1, "op_type": "grayscale", "input_size": 1}
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, redis_client, mysql_params) -> Iterator[
         Stack]:
-    """The three functions and runtimes, each function run by bindings.http.serving.
-
-    Until tests/functions/processes.py starts ``python -m bindings.http.serving`` itself (its
-    ``FF`` line; see docs/functions.md), it is pointed there through a one-line script.
-    """
+    """The three functions and runtimes, each function run by bindings.http.serving."""
     folder = tmp_path_factory.mktemp("served")
-    script = folder / "serve"
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m bindings.http.serving "$@"\n')
-    script.chmod(0o755)
-    saved, processes.FF = processes.FF, str(script)
     env = {"READ_TIMEOUT_SECONDS": str(READ_TIMEOUT), "LINGER_SECONDS": "5",
            "RATE_LIMIT_REQUESTS": "1000"}
-    try:
-        with ExitStack() as exits:
-            yield start_stack(exits, folder, env=env)
-    finally:
-        processes.FF = saved
+    with ExitStack() as exits:
+        yield start_stack(exits, folder, env=env)
 
 
 def _port(stack: Stack, name: str) -> int:
