@@ -7,9 +7,19 @@ placeholders with a ``params`` JSON array; no SQL is built from request data.
     POST|GET /init       create the table if it does not exist (never drops) -> {"status":true}
     POST /create_event   {"event_ts": ms, "op_type": str, "input_size": int} -> {"status":true}
                          or a JSON array of 1..1000 such objects, validated all-or-nothing and
-                         inserted with one multi-row INSERT -> {"status":true,"count":n}
+                         inserted with one multi-row INSERT -> {"status":true,"count":n};
+                         an optional "event_id" (1..64 characters) makes a retry harmless
+    POST /event          what Dapr delivers from topic ``events`` (subscription events-to-db):
+                         a CloudEvent, or a bulk envelope of them -> {"status": "SUCCESS"},
+                         "RETRY" while the database is down (the broker keeps the event),
+                         "DROP" for a malformed one (to the dead-letter topic)
     GET  /events         [{"id","event_ts","op_type","input_size"}, ...] oldest first,
                          ?limit=1..1000 (default 100) &after=<id> for paging
+
+Every event carries a unique id (the CloudEvent ``id`` its publisher set) kept in the
+``event_id`` column under a unique index, and rows go in with ``INSERT IGNORE``: a redelivered
+event never makes a second row. A table from before the column gains it (and the index) on
+first use, every row kept.
 
 Settings only events reads (the shared ones are in bindings/settings.py):
 
@@ -28,10 +38,11 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 import flask
+from events_delivery import MAX_EVENT_ID, read_delivery, statuses
 
 from bindings import settings
 from bindings.dapr.client import deadline, get_client
-from bindings.http.errors import BadRequest, ServiceUnavailable
+from bindings.http.errors import BadRequest, HttpError, ServiceUnavailable
 from bindings.http.inputs import parse_json, read_body
 from bindings.http.router import Router, json_response
 
@@ -40,13 +51,21 @@ __all__ = ["EventsSettings", "config", "events", "insert_statement", "load_setti
 
 _log = logging.getLogger(__name__)
 
-_HELP = "The valid endpoints are /init /create_event /events"
+_HELP = "The valid endpoints are /init /create_event /events"  # the seed's words
 #: utf8mb4 named on the table, so any op_type is stored as sent whatever the server's default
 #: character set (latin1 on many MySQL installs; utf8mb3 cannot hold emoji). The sqlite
 #: backend drops the table option.
 _CREATE_TABLE = ("CREATE TABLE IF NOT EXISTS events (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
                 "event_ts BIGINT NOT NULL, op_type VARCHAR(20) NOT NULL, "
-                "input_size BIGINT NOT NULL) DEFAULT CHARSET=utf8mb4")
+                "input_size BIGINT NOT NULL, event_id VARCHAR(64) NULL) DEFAULT CHARSET=utf8mb4")
+#: The event id column of tables made before it existed, and the unique index on it (made
+#: apart from CREATE TABLE: SQLite cannot add a UNIQUE column, and both dialects take this).
+_PROBE_EVENT_ID = "SELECT event_id FROM events WHERE 1 = 0"
+_ADD_EVENT_ID = "ALTER TABLE events ADD COLUMN event_id VARCHAR(64) NULL"
+_INDEX_EVENT_ID = "CREATE UNIQUE INDEX events_event_id ON events (event_id)"
+#: What the databases say when the column is missing, or the index exists already.
+_NO_COLUMN = ("unknown column", "no such column")
+_INDEX_EXISTS = ("duplicate key name", "already exists")
 #: A table made before (or by hand) in another character set: its op_type column's charset,
 #: and the in-place conversion (every row kept; latin1 and utf8mb3 convert without loss).
 _COLUMN_CHARSET = ("SELECT CHARACTER_SET_NAME AS charset FROM information_schema.COLUMNS "
@@ -54,14 +73,17 @@ _COLUMN_CHARSET = ("SELECT CHARACTER_SET_NAME AS charset FROM information_schema
                    "AND COLUMN_NAME = 'op_type'")
 _CONVERT_TABLE = "ALTER TABLE events CONVERT TO CHARACTER SET utf8mb4"
 _UTF8MB4 = "utf8mb4"
-_INSERT = "INSERT INTO events (event_ts, op_type, input_size) VALUES "
-_ROW = "(?, ?, ?)"
+_INSERT = "INSERT IGNORE INTO events (event_id, event_ts, op_type, input_size) VALUES "
+_ROW = "(?, ?, ?, ?)"
 _SELECT = ("SELECT id, event_ts, op_type, input_size FROM events WHERE id > ? "
           "ORDER BY id LIMIT ?")
 #: Most events in one request, and the body cap that follows: an event is a few dozen bytes
 #: of JSON, so 256 bytes each is ample.
 _MAX_BATCH = 1000
 _MAX_BODY_BYTES = _MAX_BATCH * 256
+#: A delivery is a CloudEvent (or a bulk envelope of up to 1000) with its Dapr fields around
+#: each event: 2 KiB an event is ample.
+_MAX_DELIVERY_BYTES = _MAX_BATCH * 2048
 _BIGINT_MAX = 2**63 - 1
 _OP_TYPE_MAX = 20
 _DEFAULT_LIMIT, _MAX_LIMIT = 100, 1000
@@ -69,6 +91,7 @@ _DEFAULT_LIMIT, _MAX_LIMIT = 100, 1000
 #: no more than a BIGINT can have, so nothing long is ever converted.
 _PAGING_NUMBER = re.compile(r"[0-9]{1,19}")
 _FIELDS = ("event_ts", "op_type", "input_size")
+_EVENT_ID = "event_id"
 
 _table_lock = threading.Lock()
 _table_ready = False
@@ -131,8 +154,14 @@ def _ensure_table() -> None:
 
 
 def _create_table() -> None:
-    """CREATE TABLE IF NOT EXISTS, then convert an existing table that is not utf8mb4."""
+    """CREATE TABLE IF NOT EXISTS, then bring a table made earlier up to date."""
     _invoke("exec", _CREATE_TABLE)
+    _convert_to_utf8mb4()
+    _ensure_event_id()
+
+
+def _convert_to_utf8mb4() -> None:
+    """Convert an existing table that is not utf8mb4 (every row kept)."""
     try:
         data = _invoke("query", _COLUMN_CHARSET)
     except ServiceUnavailable:
@@ -143,6 +172,31 @@ def _create_table() -> None:
     if charset.lower() != _UTF8MB4:
         _log.warning("converting table events from %s to %s", charset, _UTF8MB4)
         _invoke("exec", _CONVERT_TABLE)
+
+
+def _ensure_event_id() -> None:
+    """Give a table from before event ids its column and unique index; idempotent."""
+    missing = _attempt("query", _PROBE_EVENT_ID)
+    if missing is not None:
+        if not any(text in missing.lower() for text in _NO_COLUMN):
+            raise ServiceUnavailable("the events database is not available",
+                                     {"binding": config.events_binding})
+        _log.warning("adding column event_id to table events (existing rows keep NULL)")
+        _invoke("exec", _ADD_EVENT_ID)
+    exists = _attempt("exec", _INDEX_EVENT_ID)
+    if exists is not None and not any(text in exists.lower() for text in _INDEX_EXISTS):
+        raise ServiceUnavailable("the events database is not available",
+                                 {"binding": config.events_binding})
+
+
+def _attempt(operation: str, sql: str) -> str | None:
+    """Run ``sql``; None when it worked, else the database's error text (for the caller to
+    tell an expected refusal from an outage)."""
+    try:
+        _invoke(operation, sql)
+    except ServiceUnavailable as err:
+        return str(err.__cause__)
+    return None
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -163,8 +217,12 @@ def validate_event(payload: Any) -> list[Any]:
     if not isinstance(payload, dict):
         raise BadRequest("the event must be a JSON object", {"expected": list(_FIELDS)})
     problems: dict[str, str] = {}
-    for name in sorted(set(payload) - set(_FIELDS)):
+    for name in sorted(set(payload) - set(_FIELDS) - {_EVENT_ID}):
         problems[name] = "unknown field"
+    event_id = payload.get(_EVENT_ID)
+    if _EVENT_ID in payload and not (isinstance(event_id, str) and _is_unicode(event_id)
+                                     and 1 <= len(event_id) <= MAX_EVENT_ID):
+        problems[_EVENT_ID] = f"must be a string of 1..{MAX_EVENT_ID} characters"
     for name in _FIELDS:
         if name not in payload:
             problems[name] = "missing"
@@ -180,7 +238,7 @@ def validate_event(payload: Any) -> list[Any]:
         problems["op_type"] = "must be valid Unicode (a lone surrogate escape is not)"
     if problems:
         raise BadRequest("invalid event", problems)
-    return [payload[name] for name in _FIELDS]
+    return [event_id, *(payload[name] for name in _FIELDS)]
 
 
 def validate_events(payload: Any) -> list[list[Any]]:
@@ -206,7 +264,8 @@ def validate_events(payload: Any) -> list[list[Any]]:
 
 
 def insert_statement(count: int) -> str:
-    """``INSERT ... VALUES (?, ?, ?), ...`` for ``count`` rows; built from the count only."""
+    """``INSERT IGNORE ... VALUES (?, ?, ?, ?), ...`` for ``count`` rows (event id first);
+    built from the count only."""
     return _INSERT + ", ".join([_ROW] * count)
 
 
@@ -240,6 +299,44 @@ def _create_event(request: flask.Request) -> flask.Response:
     return json_response({"status": True})
 
 
+def _event_row(data: Any) -> list[Any]:
+    """A delivered event's insert parameters (its id comes from the CloudEvent, not here)."""
+    if isinstance(data, dict) and _EVENT_ID in data:
+        raise ValueError("the event data must not carry event_id (the CloudEvent id is it)")
+    try:
+        return validate_event(data)[1:]
+    except BadRequest as err:
+        raise ValueError(f"{err.message}: {json.dumps(err.detail)}") from None
+
+
+def _delivered_event(request: flask.Request) -> flask.Response:
+    """What Dapr delivers from topic events: store each event once, or ask for it again."""
+    try:
+        body = parse_json(read_body(request, _MAX_DELIVERY_BYTES))
+    except HttpError as err:
+        _log.warning("dropping an unreadable delivery: %s", err.message)
+        return json_response({"status": "DROP", "error": err.message})
+    bulk, entries = read_delivery(body, _event_row)
+    for entry in entries:
+        if entry.problem:
+            _log.warning("dropping event %r: %s", entry.event_id or entry.entry_id,
+                         entry.problem)
+    good = [e for e in entries if not e.problem]
+    stored = True
+    if good:
+        try:
+            _ensure_table()
+            _invoke("exec", insert_statement(len(good)),
+                    [value for e in good for value in (e.event_id, *e.row)])
+        except ServiceUnavailable:
+            stored = False  # logged by _invoke; the broker keeps the events
+    if bulk:
+        return json_response({"statuses": statuses(entries, stored)})
+    if entries[0].problem:
+        return json_response({"status": "DROP", "error": entries[0].problem})
+    return json_response({"status": "SUCCESS" if stored else "RETRY"})
+
+
 def _list_events(request: flask.Request) -> flask.Response:
     after, limit = validate_paging(request.args)
     _ensure_table()
@@ -253,6 +350,7 @@ def _list_events(request: flask.Request) -> flask.Response:
 _router = Router(_HELP, {
     "/init": {"GET": _init, "POST": _init},
     "/create_event": {"POST": _create_event},
+    "/event": {"POST": _delivered_event},
     "/events": {"GET": _list_events},
 })
 
