@@ -40,6 +40,7 @@ _RUN = uuid.uuid4().hex[:8]
 _REDIS_HOST = REDIS_URL.split("://", 1)[1].split("/", 1)[0]
 _TOPICS: list[str] = []
 _WAIT = 10.0
+STREAMING = api_v1.PubsubSubscriptionType.Value("STREAMING")
 
 
 def _topic(name: str) -> str:
@@ -289,6 +290,22 @@ def test_two_streams_on_one_topic_each_get_messages(subscriber: DaprClient,
         two.close()
 
 
+def test_raw_payload_stream_gets_the_bytes(subscriber: DaprClient, publisher: DaprClient,
+                                           reader: ThreadPoolExecutor) -> None:
+    topic = _topic("raw")
+    # The SDK annotates ``metadata`` as a tuple of pairs, but the proto map needs a mapping.
+    metadata: Any = {"rawPayload": "true"}
+    sub = subscriber.subscribe(MEMORY, topic, metadata=metadata)
+    try:
+        publisher.publish_event(MEMORY, topic, b"\x00raw", publish_metadata={"rawPayload": "true"})
+        message = _next(reader, sub)
+        assert message.raw_data() == b"\x00raw"
+        assert message.data_content_type() == "application/octet-stream"
+        sub.respond_success(message)
+    finally:
+        sub.close()
+
+
 # -- metadata ------------------------------------------------------------------------------
 
 
@@ -298,7 +315,7 @@ def test_metadata_lists_streams_while_open(subscriber: DaprClient,
     sub = subscriber.subscribe(MEMORY, topic, dead_letter_topic="listed-dead")
     try:
         entry = _subscriptions(stub)[(MEMORY, topic)]
-        assert entry.type == api_v1.PubsubSubscriptionType.Value("STREAMING")
+        assert entry.type == STREAMING
         assert entry.dead_letter_topic == "listed-dead"
         assert [(r.match, r.path) for r in entry.rules.rules] == [("", "/")]
     finally:
@@ -347,6 +364,14 @@ def test_unknown_pubsub(stub: api_service_v1.DaprStub, subscriber: DaprClient) -
         subscriber.subscribe("nope", "t")
 
 
+def test_bad_raw_payload_metadata(stub: api_service_v1.DaprStub) -> None:
+    request = _initial(MEMORY, "t")
+    request.initial_request.metadata["rawPayload"] = "maybe"
+    error = DaprGrpcError(_first_reply(stub, [request]))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.error_code() == "DAPR_PUBSUB_METADATA_DESERIALIZATION"
+
+
 # -- concurrency ---------------------------------------------------------------------------
 
 
@@ -362,6 +387,8 @@ def test_unary_calls_served_while_every_stream_slot_is_taken(
         yield _initial(MEMORY, topic)
         stop.wait()
 
+    # Streams of earlier tests end shortly after their clients cancel them.
+    _eventually(lambda: not any(s.type == STREAMING for s in _subscriptions(stub).values()))
     for _ in range(MAX_STREAMING_SUBSCRIPTIONS):
         call = stub.SubscribeTopicEventsAlpha1(requests())
         next(call)  # the initial response: the stream is open
