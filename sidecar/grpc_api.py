@@ -25,7 +25,7 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any, NoReturn, TypeVar, cast
@@ -40,6 +40,7 @@ from . import api_token
 from .components.bindings.base import BindingRequest
 from .components.state.base import Concurrency, DeleteRequest, SetRequest, TransactionOperation
 from .errors import ERROR_DOMAIN, DaprError, MalformedRequest, StateOperationNotSupported
+from .grpc_streaming import subscribe_topic_events
 from .invoke.messages import (
     API_TOKEN_HEADER,
     HTTP_STATUS_HEADER,
@@ -49,7 +50,7 @@ from .invoke.messages import (
 )
 from .pubsub.publisher import BulkEntry
 from .runtime import Runtime
-from .settings import MAX_MESSAGE_BYTES
+from .settings import MAX_MESSAGE_BYTES, MAX_STREAMING_SUBSCRIPTIONS
 
 __all__ = [
     "IMPLEMENTED_RPCS",
@@ -66,6 +67,7 @@ IMPLEMENTED_RPCS = (
     "GetBulkState", "GetMetadata", "GetSecret", "GetState", "InvokeBinding", "InvokeService",
     "SaveState", "SetMetadata",
     "BulkPublishEvent", "BulkPublishEventAlpha1", "PublishEvent",
+    "SubscribeTopicEventsAlpha1",
 )
 
 # daprd truncates ErrorInfo metadata values to fit the 64-character limit of error_details.proto.
@@ -398,6 +400,13 @@ class DaprGrpcApi(api_service_v1.DaprServicer):
     BulkPublishEventAlpha1 = BulkPublishEvent
 
     @_rpc
+    def SubscribeTopicEventsAlpha1(
+            self, request: Iterator[api_v1.SubscribeTopicEventsRequestAlpha1],
+            context: grpc.ServicerContext) -> Iterator[api_v1.SubscribeTopicEventsResponseAlpha1]:
+        # Errors before the first reply go through _rpc; grpc_streaming.py has the stream.
+        return subscribe_topic_events(self._runtime.streams, request, context)
+
+    @_rpc
     def GetMetadata(self, request: api_v1.GetMetadataRequest,
                     context: grpc.ServicerContext) -> api_v1.GetMetadataResponse:
         return _metadata_response(self._runtime.metadata())
@@ -471,7 +480,9 @@ def serve(runtime: Runtime, host: str, port: int, *, max_workers: int = MAX_WORK
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
     ]
-    executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dapr-grpc")
+    # Streaming subscriptions hold a worker each; they get their own share of the pool.
+    executor = ThreadPoolExecutor(max_workers=max_workers + MAX_STREAMING_SUBSCRIPTIONS,
+                                  thread_name_prefix="dapr-grpc")
     token = runtime.settings.api_token
     interceptors = [_ApiTokenInterceptor(token)] if token else []
     server = grpc.server(executor, options=options, interceptors=interceptors)

@@ -52,6 +52,7 @@ from .invoke.app_channel import AppChannel
 from .invoke.invoker import Invoker
 from .invoke.messages import FORWARD_HEADER, AppRequest, AppResponse, header
 from .pubsub.manager import BulkEntries, PubSubManager
+from .pubsub.streaming import StreamingSubscriptions
 from .resiliency import BINDING, SECRETSTORE, STATESTORE, Resiliency, ResiliencyError
 from .resiliency.config import BUILT_IN_SERVICE_RETRIES, load_resiliency
 from .settings import RUNTIME_VERSION, Settings
@@ -247,6 +248,11 @@ class Runtime:
                      metadata: dict[str, str]) -> list[tuple[str, str]]:
         """(entryId, error) for every entry that was not published."""
         return self._pubsub.bulk_publish(pubsub, topic, entries, metadata)
+
+    @property
+    def streams(self) -> StreamingSubscriptions:
+        """Streaming subscriptions (SubscribeTopicEventsAlpha1), served by the gRPC API."""
+        return self._pubsub.streams
 
     # -- service invocation -----------------------------------------------------------------
 

@@ -45,6 +45,7 @@ __all__ = [
     "LOG_LEVELS",
     "MAX_BODY_BYTES",
     "MAX_MESSAGE_BYTES",
+    "MAX_STREAMING_SUBSCRIPTIONS",
     "MESSAGE_HEADROOM_BYTES",
     "REDIS_SOCKET_TIMEOUT",
     "RUNTIME_VERSION",
@@ -72,6 +73,9 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MESSAGE_HEADROOM_BYTES = 64 * 1024
 #: daprd's ``--max-body-size`` limits gRPC messages both ways, as it does HTTP bodies.
 MAX_MESSAGE_BYTES = MAX_BODY_BYTES + MESSAGE_HEADROOM_BYTES
+#: Streaming subscriptions (SubscribeTopicEventsAlpha1) open at once; each holds a gRPC worker,
+#: so the gRPC pool gets this many workers on top of its own (docs/pubsub.md).
+MAX_STREAMING_SUBSCRIPTIONS = 32
 #: daprd's default ``spec.initTimeout`` for a component's init, in seconds.
 COMPONENT_INIT_TIMEOUT = 5.0
 #: Seconds to wait for a TCP connection to the app or to another runtime.

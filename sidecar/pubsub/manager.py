@@ -20,10 +20,11 @@ from ..components.registry import Registry
 from ..errors import DaprError, PubSubEventsError
 from ..invoke.app_channel import AppChannel
 from ..resiliency import PUBSUB, Resiliency, ResiliencySpec
-from ..settings import Settings
+from ..settings import MAX_STREAMING_SUBSCRIPTIONS, Settings
 from .cloudevents import CLOUDEVENT_CONTENT_TYPE, dump_event, is_raw_payload, new_envelope
 from .delivery import BulkDelivery, MessageDelivery
 from .publisher import BulkEntry, Publisher
+from .streaming import StreamingSubscriptions
 from .subscriptions import Subscription, fetch_programmatic, read_declarative
 
 __all__ = ["BulkEntries", "PubSubManager"]
@@ -49,6 +50,9 @@ class PubSubManager:
         self._active: list[Subscription] = []
         self._running: list[tuple[BrokerSubscription, BulkDelivery | None]] = []
         self._stopping = threading.Event()
+        #: SubscribeTopicEventsAlpha1 streams (sidecar/pubsub/streaming.py).
+        self.streams = StreamingSubscriptions(self.publisher, self._dead_letter,
+                                              MAX_STREAMING_SUBSCRIPTIONS)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -96,9 +100,17 @@ class PubSubManager:
     # -- subscriptions ---------------------------------------------------------------------
 
     def describe(self) -> list[dict[str, Any]]:
-        """The metadata API's ``subscriptions``."""
+        """The metadata API's ``subscriptions``; a stream replaces an entry of its topic."""
         with self._lock:
-            return [s.describe() for s in self._active]
+            entries = [s.describe() for s in self._active]
+        where = {(e["pubsubname"], e["topic"]): i for i, e in enumerate(entries)}
+        for entry in self.streams.describe():
+            index = where.get((entry["pubsubname"], entry["topic"]))
+            if index is None:
+                entries.append(entry)
+            else:
+                entries[index] = entry
+        return entries
 
     def start(self, channel: AppChannel) -> None:
         """Discover the app's subscriptions in the background, then subscribe."""
@@ -165,6 +177,7 @@ class PubSubManager:
             self._stopping.set()
             running, self._running = self._running, []
             self._active = []
+        self.streams.close()
         for subscription, bulk in running:
             try:
                 subscription.close()
