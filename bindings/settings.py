@@ -10,7 +10,10 @@ table for operators.
 
     name                       default                    unit / meaning (read by)
     STATE_STORE                statestore                 state store component (rate limit)
-    EVENTS_APP_ID              events-service             app id that records events
+    EVENTS_PUBSUB              events-pubsub              pub/sub component events go to
+    EVENTS_TOPIC               events                     topic events go to
+    EVENTS_APP_ID              events-service             app id that records events when
+                                                          EVENTS_PUBSUB is not declared
     RATE_LIMIT_REQUESTS        120                        requests per client per window
     RATE_LIMIT_WINDOW_SECONDS  60                         fixed window length, seconds
     STATE_TIMEOUT_SECONDS      0.5                        one state store call (rate limit)
@@ -19,8 +22,8 @@ table for operators.
     CORS_ALLOWED_ORIGINS       *                          comma-separated origins, or *
     MAX_BODY_BYTES             10485760                   request body cap (10 MiB)
     MAX_IMAGE_PIXELS           50000000                   decoded width*height cap
-    EVENT_TIMEOUT_SECONDS      0.5                        one create_event call
-    EVENT_QUEUE_SIZE           256                        events waiting to be sent
+    EVENT_TIMEOUT_SECONDS      0.5                        one publish or create_event call
+    EVENT_QUEUE_SIZE           10000                      events waiting to be sent
     BINDING_TIMEOUT_SECONDS    2                          one output-binding call (images,
                                                           events-db)
 """
@@ -60,6 +63,8 @@ class Settings:
     """The shared configuration; see the module docstring for units and meaning."""
 
     state_store: str = "statestore"
+    events_pubsub: str = "events-pubsub"
+    events_topic: str = "events"
     events_app_id: str = "events-service"
     rate_limit_requests: int = 120
     rate_limit_window_seconds: int = 60
@@ -70,7 +75,7 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 50_000_000
     event_timeout_seconds: float = 0.5
-    event_queue_size: int = 256
+    event_queue_size: int = 10_000
     binding_timeout_seconds: float = 2.0
 
 

@@ -20,6 +20,7 @@ every test session of anyone who installs the package.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -133,7 +134,8 @@ def _wait_healthy(sidecar: Sidecar, timeout: float) -> None:
 def run_sidecar(app_id: str, resources_paths: Sequence[_PathArg], app_port: int | None = None,
                 env: Mapping[str, str] | None = None, cwd: _PathArg | None = None,
                 registry_dir: _PathArg | None = None, *, timeout: float = 20.0,
-                log_level: str = "info") -> Iterator[Sidecar]:
+                log_level: str = "info", http_port: int | None = None,
+                grpc_port: int | None = None) -> Iterator[Sidecar]:
     """Run ``python -m sidecar`` for ``app_id`` on two free ports until the block ends.
 
     Args:
@@ -148,6 +150,8 @@ def run_sidecar(app_id: str, resources_paths: Sequence[_PathArg], app_port: int 
             each other need the same one.
         timeout: seconds to wait for ``GET /v1.0/healthz`` to answer 204.
         log_level: ``--log-level``.
+        http_port, grpc_port: the runtime's ports; default free ones. Give a stopped
+            runtime's ports to start it again where its app already looks for it.
 
     Yields the ``Sidecar``. Raises ``SidecarStartError`` with the runtime's log when it exits or
     never gets healthy. On exit: SIGTERM, wait, SIGKILL; when the block raised, the log is
@@ -155,8 +159,8 @@ def run_sidecar(app_id: str, resources_paths: Sequence[_PathArg], app_port: int 
     """
     with tempfile.TemporaryDirectory(prefix="sidecar-test-") as scratch:
         folder = Path(registry_dir) if registry_dir is not None else Path(scratch) / "registry"
-        http_port = free_port([app_port])
-        grpc_port = free_port([app_port, http_port])
+        http_port = http_port or free_port([app_port])
+        grpc_port = grpc_port or free_port([app_port, http_port])
         args = [sys.executable, "-m", "sidecar", "--app-id", app_id,
                 "--dapr-http-port", str(http_port), "--dapr-grpc-port", str(grpc_port),
                 "--registry-dir", str(folder), "--log-level", log_level]
@@ -203,6 +207,12 @@ class FunctionProcess:
         """SIGTERM, wait, then SIGKILL (gunicorn's workers go with their master)."""
         _stop(self.process)
 
+    def kill(self) -> None:
+        """SIGKILL to the master and its workers at once, as a crash of the whole pod."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
 
 def start_function(target: str, source: _PathArg, log_dir: Path,
                    env: Mapping[str, str] | None = None, *, workers: int = 1, threads: int = 4,
@@ -230,7 +240,9 @@ def start_function(target: str, source: _PathArg, log_dir: Path,
             [*server, "--target", target, "--source", str(source),
              "--host", _LOOPBACK, "--port", str(port)],
             env=full_env, stdout=log, stderr=subprocess.STDOUT,
-            cwd=None if cwd is None else str(cwd))
+            cwd=None if cwd is None else str(cwd),
+            # Its own process group, so ``kill`` reaches the workers too.
+            process_group=0)
     fn = FunctionProcess(target, port, process, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

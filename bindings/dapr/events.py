@@ -1,16 +1,23 @@
-"""Best-effort event recording: each successful image request is reported to the events
-service (``invoke_method(EVENTS_APP_ID, "create_event")``) from a background thread.
+"""Recording each successful image request as an event, without ever delaying the answer and
+without losing the event when something downstream is down.
 
-The thread sends in batches: it waits for one event, then takes whatever else is already
-queued (up to BATCH_SIZE) and sends them all as one JSON array in one invocation, which the
-events service inserts with one statement. Under load that turns N invocations, N HTTP
-requests to the events app and N binding calls into one of each; when idle, an event still
-goes out alone and at once (nothing waits to fill a batch).
+Each event gets a unique id when it is recorded (``event_id``, a UUID). A background thread
+sends events in batches: it waits for one, then takes whatever else is already queued (up to
+BATCH_SIZE). When the sidecar has the pub/sub component EVENTS_PUBSUB, the batch is published
+to topic EVENTS_TOPIC in one bulk publish, each event's id as its CloudEvent id; the broker
+keeps it until events-service has stored it, and events-service stores an id once, so a
+redelivery never makes a second row. Without that component (the seed's own components) the
+batch goes to ``create_event`` on EVENTS_APP_ID by service invocation, the ids in the events.
 
-The answer never waits for it. Events wait in a bounded queue (EVENT_QUEUE_SIZE); when it is
-full the event is dropped and logged rather than letting memory grow while the events service
-is slow. Each call is bounded by EVENT_TIMEOUT_SECONDS. The worker thread starts on first use,
-in the serving process (threads do not survive gunicorn's fork).
+A batch that could not be sent (the sidecar, the broker or events-service down) is sent again,
+with back-off up to RETRY_MAX_SECONDS, until it goes: nothing is dropped for a failure. One
+warning line says so when it starts failing and one line when it recovers; in between, one
+line per RETRY_LOG_SECONDS with the count. Events wait in a bounded queue (EVENT_QUEUE_SIZE);
+only when it is full, after a long outage, is an event dropped and counted. What is lost on a
+crash of this process is the queue (normally a batch of a few milliseconds).
+
+The worker thread starts on first use, in the serving process (threads do not survive
+gunicorn's fork).
 """
 
 from __future__ import annotations
@@ -21,19 +28,29 @@ import os
 import queue
 import threading
 import time
+import uuid
 from typing import Any
 
 import flask
+from dapr.clients.grpc._request import BulkPublishEntry
 
 from .. import settings
-from .client import deadline, get_client
+from .client import deadline, get_client, has_component
 
-__all__ = ["BATCH_SIZE", "Recorder", "record", "record_after", "recorder"]
+__all__ = ["BATCH_SIZE", "RETRY_LOG_SECONDS", "RETRY_MAX_SECONDS", "Recorder", "record",
+           "record_after", "recorder", "reset"]
 
 _log = logging.getLogger(__name__)
 
-#: Most events sent in one invocation (the events service takes up to 1000 per request).
+#: Most events sent at once (the events service takes up to 1000 per request).
 BATCH_SIZE = 100
+#: Longest wait between two tries of a batch that could not be sent.
+RETRY_MAX_SECONDS = 5.0
+#: How often a failure that goes on is logged (one line with the count).
+RETRY_LOG_SECONDS = 30.0
+_RETRY_FIRST_SECONDS = 0.2
+#: How often an idle sender checks whether it is stopping.
+_STOP_POLL_SECONDS = 0.5
 
 
 class Recorder:
@@ -41,19 +58,24 @@ class Recorder:
 
     def __init__(self, queue_size: int) -> None:
         self.queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=queue_size)
+        self.submitted = 0
         self.sent = 0
-        self.failed = 0
         self.dropped = 0
+        #: Tries that failed (each is tried again).
+        self.failures = 0
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def submit(self, event: dict[str, Any]) -> None:
+        self.submitted += 1
         self._ensure_thread()
         try:
             self.queue.put_nowait(event)
         except queue.Full:
             self.dropped += 1
-            _log.warning("events queue full, dropped event %s", event)
+            _log.warning("events queue full (%d waiting while events cannot be sent): "
+                         "dropped event %s", self.queue.maxsize, event.get("event_id"))
 
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -61,24 +83,61 @@ class Recorder:
                 self._thread = threading.Thread(target=self._run, name="events", daemon=True)
                 self._thread.start()
 
+    def stop(self) -> None:
+        """Stop the sending thread (what is still queued or being retried stays unsent)."""
+        self._stopping.set()
+
     def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             batch = self._next_batch()
-            try:
-                self._send(batch)
-                self.sent += len(batch)
-            # Any failure: log it and move on to the next events (the thread must live on).
-            except Exception as err:  # noqa: BLE001
-                self.failed += len(batch)
-                _log.warning("could not record %d event(s), the first %s: %s", len(batch),
-                            batch[0], err)
-            finally:
+            if batch:
+                self._send_until_sent(batch)
                 for _ in batch:
                     self.queue.task_done()
 
+    def _send_until_sent(self, batch: list[dict[str, Any]]) -> None:
+        """Send ``batch``; what fails is tried again with back-off until it is sent."""
+        pending, delay = batch, _RETRY_FIRST_SECONDS
+        failing_since: float | None = None
+        last_log = 0.0
+        while True:
+            try:
+                pending = self._send(pending)
+                error: object = "some events were refused"
+            # Any failure (sidecar, broker, events service): the batch is kept and tried again.
+            except Exception as err:  # noqa: BLE001
+                error = err
+            if not pending:
+                break
+            self.failures += 1
+            now = time.monotonic()
+            if failing_since is None:
+                failing_since = now
+                _log.warning("could not record %d event(s), trying again until they go: %s",
+                             len(pending), error)
+                last_log = now
+            elif now - last_log >= RETRY_LOG_SECONDS:
+                _log.warning("still cannot record %d event(s) after %.0f s (%d more waiting): "
+                             "%s", len(pending), now - failing_since, self.queue.qsize(), error)
+                last_log = now
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+        self.sent += len(batch)
+        if failing_since is not None:
+            _log.warning("recorded %d event(s) after %.1f s of failures", len(batch),
+                         time.monotonic() - failing_since)
+
     def _next_batch(self) -> list[dict[str, Any]]:
-        """Block for one event, then add what is already queued, up to BATCH_SIZE in all."""
-        batch = [self.queue.get()]
+        """Wait for one event, then add what is already queued, up to BATCH_SIZE in all;
+        empty when stopping."""
+        while True:
+            try:
+                batch = [self.queue.get(timeout=_STOP_POLL_SECONDS)]
+                break
+            except queue.Empty:
+                if self._stopping.is_set():
+                    return []
         while len(batch) < BATCH_SIZE:
             try:
                 batch.append(self.queue.get_nowait())
@@ -86,15 +145,32 @@ class Recorder:
                 break
         return batch
 
-    def _send(self, batch: list[dict[str, Any]]) -> None:
+    def _send(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send ``batch`` once; the events that did not go (an exception: none went)."""
         config = settings.get()
         client = get_client()
         # Bounded through the channel's deadline, as every other sidecar call is (the SDK's
         # own ``timeout`` argument is typed as whole seconds).
         with deadline(config.event_timeout_seconds):
+            if has_component(config.events_pubsub):
+                return _publish(client, config, batch)
             client.invoke_method(config.events_app_id, "create_event",
                                  data=json.dumps(batch), content_type="application/json",
                                  http_verb="POST")
+        return []
+
+
+def _publish(client: Any, config: settings.Settings,
+             batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Bulk-publish ``batch``, each event's id as its CloudEvent id; the events not taken."""
+    entries = [BulkPublishEntry(
+        event=json.dumps({k: v for k, v in event.items() if k != "event_id"}),
+        entry_id=str(index), content_type="application/json",
+        metadata={"cloudevent.id": event["event_id"]}) for index, event in enumerate(batch)]
+    response = client.publish_events(config.events_pubsub, config.events_topic, entries,
+                                     data_content_type="application/json")
+    failed = {entry.entry_id for entry in response.failed_entries}
+    return [event for index, event in enumerate(batch) if str(index) in failed]
 
 
 _recorder: Recorder | None = None
@@ -110,10 +186,15 @@ def recorder() -> Recorder:
         return _recorder
 
 
+def _event(op_type: str, input_size: int) -> dict[str, Any]:
+    """A new event: its unique id, the time (ms), what was done and to how many bytes."""
+    return {"event_id": uuid.uuid4().hex, "event_ts": int(time.time() * 1000),
+            "op_type": op_type, "input_size": input_size}
+
+
 def record(op_type: str, input_size: int) -> None:
-    """Queue ``{event_ts, op_type, input_size}`` for the events service; returns at once."""
-    recorder().submit({"event_ts": int(time.time() * 1000), "op_type": op_type,
-                       "input_size": input_size})
+    """Queue ``{event_id, event_ts, op_type, input_size}`` to be sent; returns at once."""
+    recorder().submit(_event(op_type, input_size))
 
 
 def record_after(response: flask.Response, op_type: str, input_size: int) -> flask.Response:
@@ -121,15 +202,23 @@ def record_after(response: flask.Response, op_type: str, input_size: int) -> fla
 
     Why after: the sender thread then does not compete with sending the answer.
     """
-    event_ts = int(time.time() * 1000)
-    event = {"event_ts": event_ts, "op_type": op_type, "input_size": input_size}
+    event = _event(op_type, input_size)
     response.call_on_close(lambda: recorder().submit(event))
     return response
 
 
+def reset() -> None:
+    """Stop and forget the process's recorder (between tests; the next event makes a new one)."""
+    global _recorder
+    with _recorder_lock:
+        if _recorder is not None:
+            _recorder.stop()
+        _recorder = None
+
+
 def _forget_after_fork() -> None:
     global _recorder
-    _recorder = None
+    _recorder = None  # its thread did not survive the fork
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)

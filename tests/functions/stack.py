@@ -2,10 +2,14 @@
 three functions as real functions-framework processes, started once per test session.
 
 Component files are written into a temporary folder (the services profile of config/, with a
-test-specific secrets file and a temporary images folder). App ids carry a random suffix, so
-state keys never meet a dev stack's on the same Redis; the runtimes share a temporary
-name-resolution folder. ``TRUST_PROXY`` is on, so each test can act as its own client through
-``X-Forwarded-For`` and the rate limit (RATE_LIMIT) never leaks between tests.
+test-specific secrets file and a temporary images folder). Events travel as in that profile:
+published to ``events-pubsub`` (``pubsub.redis``), delivered to events-service by a declarative
+Subscription under an inbound retry policy; the topic is the stack's own, so stacks never read
+each other's events. ``pubsub=False`` leaves pub/sub out: the functions then record events by
+service invocation, the seed's way. App ids carry a random suffix, so state keys never meet a
+dev stack's on the same Redis; the runtimes share a temporary name-resolution folder.
+``TRUST_PROXY`` is on, so each test can act as its own client through ``X-Forwarded-For`` and
+the rate limit (RATE_LIMIT) never leaks between tests.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import uuid
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import redis
+import yaml
 
 from tests.conftest import MYSQL_DSN
 from tests.dapr_runtime import Sidecar, run_sidecar
@@ -38,9 +45,10 @@ def client_headers() -> dict[str, str]:
 
 
 def write_components(folder: Path, ids: dict[str, str], redis_address: str,
-                     db_url: str = MYSQL_DSN) -> Path:
+                     db_url: str = MYSQL_DSN, events_topic: str | None = None) -> Path:
     """The services profile for ``ids`` (function name -> app id), in ``folder``; the events
-    table at ``db_url`` (MariaDB by default, or a ``sqlite:`` URL)."""
+    table at ``db_url`` (MariaDB by default, or a ``sqlite:`` URL); events published to
+    ``events_topic`` and delivered to events-service, unless it is None."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "secrets.json").write_text(json.dumps({"DB_URL": {"MYSQL": db_url}}))
     files = {
@@ -63,13 +71,44 @@ def write_components(folder: Path, ids: dict[str, str], redis_address: str,
         if scope:
             lines += ["scopes:", f"  - {scope}"]
         (folder / filename).write_text("\n".join(lines) + "\n")
+    if events_topic is not None:
+        _write_event_path(folder, ids, redis_address, events_topic)
     return folder
+
+
+def _write_event_path(folder: Path, ids: dict[str, str], redis_address: str,
+                      topic: str) -> None:
+    """events-pubsub, the Subscription to ``topic`` and its delivery policy (as serverless.yaml
+    renders them, with test-sized timings)."""
+    (folder / "events-pubsub.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "dapr.io/v1alpha1", "kind": "Component",
+        "metadata": {"name": "events-pubsub"},
+        "spec": {"type": "pubsub.redis", "version": "v1", "metadata": [
+            {"name": "redisHost", "value": redis_address},
+            {"name": "redisPassword", "value": ""},
+            # A runtime killed mid-delivery: its pending events are claimed again after 3 s.
+            {"name": "processingTimeout", "value": "3s"},
+            {"name": "redeliverInterval", "value": "1s"}]},
+        "scopes": list(ids.values())}))
+    (folder / "events-to-db.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "dapr.io/v2alpha1", "kind": "Subscription",
+        "metadata": {"name": "events-to-db"},
+        "spec": {"pubsubname": "events-pubsub", "topic": topic, "routes": {"default": "/event"}},
+        "scopes": [ids["events"]]}))
+    (folder / "resiliency.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "dapr.io/v1alpha1", "kind": "Resiliency", "metadata": {"name": "events"},
+        "spec": {"policies": {"retries": {"delivery": {
+            "policy": "exponential", "maxInterval": "1s", "maxRetries": -1}}},
+            "targets": {"components": {"events-pubsub": {"inbound": {"retry": "delivery"}}}}},
+        "scopes": [ids["events"]]}))
 
 
 @dataclass
 class Stack:
     folder: Path
     ids: dict[str, str]
+    #: The Redis stream events go through; None when events go by service invocation.
+    events_topic: str | None = None
     sidecars: dict[str, Sidecar] = field(default_factory=dict)
     functions: dict[str, FunctionProcess] = field(default_factory=dict)
 
@@ -80,7 +119,8 @@ class Stack:
 def start_stack(stack: ExitStack, folder: Path, redis_address: str = "127.0.0.1:6379",
                 env: dict[str, str] | None = None, names: tuple[str, ...] = (
                     "events", "grayscale", "classify"),
-                events_app_id: str | None = None, db_url: str = MYSQL_DSN) -> Stack:
+                events_app_id: str | None = None, db_url: str = MYSQL_DSN,
+                pubsub: bool = True) -> Stack:
     """Runtimes and functions for ``names``; everything stops when ``stack`` closes.
 
     The events table is at ``db_url``: MariaDB by default, or a ``sqlite:`` URL for a table no
@@ -88,17 +128,28 @@ def start_stack(stack: ExitStack, folder: Path, redis_address: str = "127.0.0.1:
     suffix = uuid.uuid4().hex[:8]
     ids = {"grayscale": f"image-api-grayscale-{suffix}", "classify": f"image-api-classify-{suffix}",
            "events": f"events-service-{suffix}"}
-    components = write_components(folder / "components", ids, redis_address, db_url)
-    result = Stack(folder, ids)
+    topic = f"events-{suffix}" if pubsub else None
+    components = write_components(folder / "components", ids, redis_address, db_url, topic)
+    if topic is not None:
+        stack.callback(_delete_stream, redis_address, topic)
+    result = Stack(folder, ids, topic)
     registry = folder / "registry"
     for name in names:
         sidecar, port = sidecar_with_app_port(stack, ids[name], [components], registry)
         fn_env = {**sidecar.env, "TRUST_PROXY": "true", "RATE_LIMIT_REQUESTS": str(RATE_LIMIT),
-                  "EVENTS_APP_ID": events_app_id or ids["events"], **(env or {})}
+                  "EVENTS_APP_ID": events_app_id or ids["events"],
+                  "EVENTS_TOPIC": topic or "events", **(env or {})}
         fn = start_function(name, folder, fn_env, workers=2, threads=4, port=port)
         stack.callback(fn.stop)
         result.sidecars[name], result.functions[name] = sidecar, fn
     return result
+
+
+def _delete_stream(redis_address: str, topic: str) -> None:
+    """Remove the stack's own stream from the shared Redis."""
+    host, _, port = redis_address.rpartition(":")
+    with suppress(redis.RedisError):
+        redis.Redis(host=host, port=int(port)).delete(topic)
 
 
 def sidecar_with_app_port(stack: ExitStack, app_id: str, resources: list[Path],

@@ -55,14 +55,16 @@ def test_array_insert_on_mariadb(stack):
     _check_array_roundtrip(stack.url("events"), 250)
 
 
-@pytest.fixture(scope="module")
-def sqlite_stack(tmp_path_factory, redis_client):
+@pytest.fixture(scope="module", params=["pubsub", "invocation"])
+def sqlite_stack(request, tmp_path_factory, redis_client):
     """events and grayscale with their runtimes, the events table in a private sqlite file:
-    no other test session (they share MariaDB's table) can add or drop rows under a count."""
+    no other test session (they share MariaDB's table) can add or drop rows under a count.
+    Events travel by pub/sub (the profiles' way) or by service invocation (the seed's)."""
     folder = tmp_path_factory.mktemp("sqlite-stack")
     with ExitStack() as exits:
         yield start_stack(exits, folder, names=("events", "grayscale"),
-                          db_url=f"sqlite:{folder / 'events.db'}")
+                          db_url=f"sqlite:{folder / 'events.db'}",
+                          pubsub=request.param == "pubsub")
 
 
 def test_array_insert_on_sqlite(sqlite_stack):
@@ -75,7 +77,7 @@ def _unique_image() -> bytes:
     return image_bytes(Image.fromarray(pixels), "PNG")
 
 
-def test_burst_records_exactly_one_event_per_successful_request(sqlite_stack):
+def test_burst_records_exactly_one_event_per_successful_request(sqlite_stack, redis_client):
     stack = sqlite_stack
     body = _unique_image()
     events_url, start = stack.url("events"), _last_id(stack.url("events"))
@@ -102,3 +104,7 @@ def test_burst_records_exactly_one_event_per_successful_request(sqlite_stack):
         time.sleep(0.1)
     time.sleep(0.5)  # a duplicate would arrive about as fast as the originals did
     assert len(mine()) == ok, json.dumps(mine())
+    if stack.events_topic is not None:
+        # They went through the stack's stream, and events-service acknowledged every one.
+        assert redis_client.xlen(stack.events_topic) >= ok
+        assert redis_client.xpending(stack.events_topic, stack.ids["events"])["pending"] == 0

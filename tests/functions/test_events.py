@@ -97,3 +97,53 @@ def test_insert_statement_has_one_placeholder_row_per_event(count):
     assert head == "INSERT IGNORE INTO events (event_id, event_ts, op_type, input_size)"
     assert values.split(", (") == ["(?, ?, ?, ?)"] + ["?, ?, ?, ?)"] * (count - 1)
     assert sql.count("?") == 4 * count
+
+
+def _cloud_event(event_id: object = "e-1", data: object = GOOD) -> dict:
+    return {"specversion": "1.0", "id": event_id, "source": "image-api-grayscale",
+            "type": "com.dapr.event.sent", "datacontenttype": "application/json", "data": data}
+
+
+@pytest.mark.parametrize("cloud_event", [
+    _cloud_event(event_id=""), _cloud_event(event_id="x" * 65), _cloud_event(event_id=7),
+    _cloud_event(data={**GOOD, "input_size": -1}), _cloud_event(data="text"),
+    _cloud_event(data={**GOOD, "event_id": "smuggled"}), ["not", "an", "event"],
+])
+def test_malformed_delivery_is_dropped_not_retried(load, cloud_event):
+    response = load("events").post("/event", json=cloud_event,
+                                   content_type="application/cloudevents+json")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "DROP" and response.get_json()["error"]
+
+
+def test_unreadable_delivery_is_dropped(load):
+    response = load("events").post("/event", data=b"{not json",
+                                   content_type="application/cloudevents+json")
+    assert (response.status_code, response.get_json()["status"]) == (200, "DROP")
+
+
+def test_delivery_is_retried_while_the_database_cannot_be_reached(load):
+    # No sidecar here: the insert cannot happen, so Dapr must keep the event and redeliver.
+    response = load("events").post("/event", json=_cloud_event(),
+                                   content_type="application/cloudevents+json")
+    assert (response.status_code, response.get_json()) == (200, {"status": "RETRY"})
+
+
+def test_bulk_delivery_answers_per_entry(load):
+    body = {"id": "b", "type": "com.dapr.event.sent.bulk", "topic": "events", "entries": [
+        {"entryId": "a", "event": _cloud_event("e-a"),
+         "contentType": "application/cloudevents+json"},
+        {"entryId": "b", "event": _cloud_event("e-b", {"op_type": "x"})},
+        {"entryId": "c", "event": _cloud_event("e-c")},
+    ]}
+    response = load("events").post("/event", json=body)
+    # "b" is malformed (dropped); the others wait for the database (no sidecar here).
+    assert response.get_json() == {"statuses": [
+        {"entryId": "a", "status": "RETRY"}, {"entryId": "b", "status": "DROP"},
+        {"entryId": "c", "status": "RETRY"}]}
+
+
+@pytest.mark.parametrize("event_id", ["", "x" * 65, 5])
+def test_create_event_checks_an_event_id(load, event_id):
+    response = load("events").post("/create_event", json={**GOOD, "event_id": event_id})
+    assert response.status_code == 400 and "event_id" in response.get_json()["detail"]

@@ -172,11 +172,10 @@ def test_one_event_per_successful_request_only(load, seed_file):
 
     recorder = bindings.dapr.events.recorder()
     client = load("grayscale")
-    handled = recorder.sent + recorder.failed + recorder.dropped
+    before = recorder.submitted
     for body, status in ((seed_file("food.jpg"), 200), (b"junk", 400)):
         response = client.post("/grayscale", data=body)
         assert response.status_code == status
         response.close()  # as a server does once the answer is sent: the event goes then
-    recorder.queue.join()
-    # No sidecar here, so the one event is counted as failed; the 400 sent none.
-    assert recorder.sent + recorder.failed + recorder.dropped == handled + 1
+    # The 200 queued one event (no sidecar here: it waits to be sent); the 400 queued none.
+    assert recorder.submitted == before + 1
