@@ -41,6 +41,7 @@ from .components.bindings.base import BindingRequest
 from .components.state.base import Concurrency, DeleteRequest, SetRequest, TransactionOperation
 from .errors import ERROR_DOMAIN, DaprError, MalformedRequest, StateOperationNotSupported
 from .grpc_streaming import subscribe_topic_events
+from .invoke.grpc_proxy import GrpcProxy
 from .invoke.messages import (
     API_TOKEN_HEADER,
     HTTP_STATUS_HEADER,
@@ -114,6 +115,14 @@ class _Reject(Exception):
         self.status, self.message, self.reason, self.metadata = status, message, reason, metadata
 
 
+class _AppStatus(Exception):
+    """A gRPC app's non-OK reply to InvokeService: its status goes to the caller unchanged."""
+
+    def __init__(self, status: status_pb2.Status) -> None:
+        super().__init__(status.message)
+        self.status = status
+
+
 def _packed(message: Any) -> any_pb2.Any:
     detail = any_pb2.Any()
     detail.Pack(message)
@@ -166,6 +175,8 @@ def _rpc(handler: _Handler) -> _Handler:
             _abort_with(context, err.grpc_status, err.message, _error_details(err))
         except _Reject as err:
             _abort(context, err.status, err.message, err.reason, err.metadata)
+        except _AppStatus as err:
+            context.abort_with_status(rpc_status.to_status(err.status))
         except Exception as err:  # noqa: BLE001 - a bug or an unmapped driver error: INTERNAL, never a crash
             _log.exception("gRPC %s failed", handler.__name__)
             _abort_with(context, grpc.StatusCode.INTERNAL, f"{handler.__name__} failed: {err}",
@@ -219,12 +230,9 @@ def _transaction_operation(op: api_v1.TransactionalStateOperation) -> Transactio
 
 def _app_request(message: common_v1.InvokeRequest,
                  caller_metadata: Iterable[tuple[str, str | bytes]]) -> AppRequest:
-    """The HTTP request for the app; only HTTP apps exist here, so a verb is required."""
-    if not message.HasField("http_extension"):
-        raise MalformedRequest(
-            "missing HTTP extension field: the target app speaks HTTP, pass http_verb")
+    """The request for the app; without an HTTP extension the verb is "" (gRPC apps only)."""
     extension = message.http_extension
-    if extension.verb in _UNSENDABLE_VERBS:
+    if message.HasField("http_extension") and extension.verb in _UNSENDABLE_VERBS:
         raise MalformedRequest(f"invalid HTTP verb {_Verb.Name(extension.verb)}")
     headers = {}
     for key, value in caller_metadata:
@@ -232,9 +240,10 @@ def _app_request(message: common_v1.InvokeRequest,
             continue
         # grpc-* names are reserved by the transport, so daprd renames them for the app.
         headers["dapr-" + key if key.startswith("grpc-") else key] = str(value)
-    return AppRequest(http_verb=_Verb.Name(extension.verb), query=extension.querystring,
-                      headers=headers, body=message.data.value,
-                      content_type=message.content_type)
+    verb = _Verb.Name(extension.verb) if message.HasField("http_extension") else ""
+    return AppRequest(http_verb=verb, query=extension.querystring, headers=headers,
+                      body=message.data.value, content_type=message.content_type,
+                      type_url=message.data.type_url)
 
 
 def _reply_metadata(response: AppResponse) -> list[tuple[str, str]]:
@@ -373,10 +382,13 @@ class DaprGrpcApi(api_service_v1.DaprServicer):
         app_request = _app_request(message, context.invocation_metadata())
         response = self._runtime.invoke_app(request.id, message.method, app_request)
         context.send_initial_metadata(_reply_metadata(response))
+        if response.grpc_status:  # a gRPC app's own status, as daprd passes it on
+            raise _AppStatus(status_pb2.Status.FromString(response.grpc_status))
         if not HTTPStatus.OK <= response.status < HTTPStatus.MULTIPLE_CHOICES:
             raise _app_failure(response)
-        return common_v1.InvokeResponse(data=any_pb2.Any(value=response.body),
-                                        content_type=response.content_type)
+        return common_v1.InvokeResponse(
+            data=any_pb2.Any(type_url=response.type_url, value=response.body),
+            content_type=response.content_type)
 
     @_rpc
     def PublishEvent(self, request: api_v1.PublishEventRequest,
@@ -487,6 +499,8 @@ def serve(runtime: Runtime, host: str, port: int, *, max_workers: int = MAX_WORK
     interceptors = [_ApiTokenInterceptor(token)] if token else []
     server = grpc.server(executor, options=options, interceptors=interceptors)
     api_service_v1.add_DaprServicer_to_server(DaprGrpcApi(runtime), server)
+    # Any other service is the app's own: proxied by dapr-app-id (daprd's gRPC proxy).
+    server.add_generic_rpc_handlers((GrpcProxy(runtime.settings),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         server.add_insecure_port(address)

@@ -1,8 +1,9 @@
 """Delivering input-binding events to the app, as daprd's binding processor does.
 
-At start-up ``OPTIONS /<binding>`` asks whether the app handles the binding (404 or 405 means
-no; connection errors are retried while the app starts), then every event is
-``POST /<binding>`` with the event metadata as headers. A non-2xx answer is logged, as daprd
+At start-up the app channel asks whether the app handles the binding (HTTP: ``OPTIONS
+/<binding>``, 404 or 405 means no; gRPC: ``ListInputBindings``; connection errors are retried
+while the app starts), then every event goes to the app (HTTP: ``POST /<binding>`` with the
+event metadata as headers; gRPC: ``OnBindingEvent``). A non-2xx answer is logged, as daprd
 does, and the binding keeps running. Each delivery runs under the binding's inbound resiliency
 policy (``targets.components.<name>.inbound``): a connection error or non-2xx reply is retried
 as the policy says.
@@ -17,14 +18,13 @@ from collections.abc import Mapping
 from http import HTTPStatus
 
 from .components.bindings.base import InputBinding
-from .invoke.app_channel import AppChannel, AppChannelError
+from .invoke.channel import AppChannel, AppChannelError
 from .invoke.messages import AppResponse
 from .resiliency import BINDING, Resiliency, ResiliencyError
 from .settings import INPUT_BINDING_PROBE_ATTEMPTS, INPUT_BINDING_PROBE_INTERVAL
 
 __all__ = ["InputBindingDelivery"]
 
-_NOT_SUBSCRIBED = (HTTPStatus.NOT_FOUND, HTTPStatus.METHOD_NOT_ALLOWED)
 _log = logging.getLogger(__name__)
 
 
@@ -37,7 +37,8 @@ def _not_2xx(response: AppResponse) -> int | None:
 class InputBindingDelivery:
     """Starts the input bindings the app handles and posts their events to it."""
 
-    def __init__(self, channel: AppChannel, resiliency: Resiliency | None = None) -> None:
+    def __init__(self, channel: AppChannel | None,
+                 resiliency: Resiliency | None = None) -> None:
         self.channel = channel
         self.resiliency = resiliency or Resiliency()
         self._bindings: list[InputBinding] = []
@@ -45,7 +46,7 @@ class InputBindingDelivery:
 
     def start(self, bindings: Mapping[str, InputBinding]) -> None:
         """Probe the app for each binding in the background, then start the subscribed ones."""
-        if self.channel.base_url is None:
+        if self.channel is None:
             _log.warning("input bindings %s configured but no --app-port: not started",
                          ", ".join(sorted(bindings)))
             return
@@ -56,37 +57,37 @@ class InputBindingDelivery:
     def _subscribed(self, name: str) -> bool | None:
         """Whether the app handles ``name``; None when the app never answered."""
         for _ in range(INPUT_BINDING_PROBE_ATTEMPTS):
-            if self._stopping.is_set():
+            if self._stopping.is_set() or self.channel is None:
                 return None
             try:
-                status = self.channel.request("OPTIONS", f"/{name}").status
+                return self.channel.handles_binding(name)
             except AppChannelError:
                 self._stopping.wait(INPUT_BINDING_PROBE_INTERVAL)
-                continue
-            return status not in _NOT_SUBSCRIBED
         return None
 
     def _subscribe(self, name: str, binding: InputBinding) -> None:
         subscribed = self._subscribed(name)
         if subscribed is None:
-            _log.error("input binding %s: the app did not answer OPTIONS /%s; not started",
-                       name, name)
+            _log.error("input binding %s: the app did not answer whether it handles it; "
+                       "not started", name)
             return
         if not subscribed:
-            _log.info("input binding %s: the app does not handle /%s; skipped", name, name)
+            _log.info("input binding %s: the app does not handle it; skipped", name)
             return
         if self._stopping.is_set():
             return
         binding.start(lambda data, metadata: self._deliver(name, data, metadata))
         self._bindings.append(binding)
-        _log.info("input binding %s: delivering events to POST /%s", name, name)
+        _log.info("input binding %s: delivering events to the app", name)
 
     def _deliver(self, name: str, data: bytes, metadata: dict[str, str]) -> None:
-        headers = {"content-type": "application/json", **metadata}
+        channel = self.channel
+        if channel is None:
+            return
         started = time.monotonic()
         policy = self.resiliency.component_inbound(name, BINDING)
         try:
-            response = policy.run(lambda: self.channel.request("POST", f"/{name}", data, headers),
+            response = policy.run(lambda: channel.deliver_binding_event(name, data, metadata),
                                   failed_status=_not_2xx)
         except (AppChannelError, ResiliencyError) as err:
             _log.error("error sending binding event to the app (binding %s): %s", name, err)

@@ -48,7 +48,8 @@ from .errors import (
 )
 from .input_bindings import InputBindingDelivery
 from .invoke import registry_dir
-from .invoke.app_channel import AppChannel
+from .invoke.channel import AppChannel
+from .invoke.channels import new_app_channel
 from .invoke.invoker import Invoker
 from .invoke.messages import FORWARD_HEADER, AppRequest, AppResponse, header
 from .pubsub.manager import BulkEntries, PubSubManager
@@ -128,6 +129,7 @@ class Runtime:
             load_resiliency(settings.resources_paths, settings.app_id))
         self._invoker: Invoker | None = None
         self._channel: AppChannel | None = None
+        self._channel_made = False
         self._input_bindings: InputBindingDelivery | None = None
         # Reads declarative subscriptions: a bad Subscription file fails here, at start-up.
         self._pubsub = PubSubManager(settings, components, self.resiliency)
@@ -288,9 +290,11 @@ class Runtime:
                 self._invoker = Invoker(self.settings, self._get_channel())
             return self._invoker
 
-    def _get_channel(self) -> AppChannel:
-        if self._channel is None:
-            self._channel = AppChannel(self.settings)
+    def _get_channel(self) -> AppChannel | None:
+        """The app channel for ``--app-protocol``; None without ``--app-port``."""
+        if not self._channel_made:
+            self._channel = new_app_channel(self.settings)
+            self._channel_made = True
         return self._channel
 
     # -- metadata and lifecycle -------------------------------------------------------------

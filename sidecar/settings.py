@@ -7,7 +7,7 @@ runtime reads ``os.environ`` for its configuration.
     flag                      environment variable        default
     --app-id                  APP_ID                      "" (required in practice)
     --app-port                APP_PORT                    none (no app channel)
-    --app-protocol            APP_PROTOCOL                http
+    --app-protocol            APP_PROTOCOL                http (also https, grpc)
     --dapr-http-port          DAPR_HTTP_PORT              3500
     --dapr-grpc-port          DAPR_GRPC_PORT              50001
     --resources-path          DAPR_RESOURCES_PATH         ./components (os.pathsep-separated)
@@ -57,7 +57,9 @@ __all__ = [
 DEFAULT_HTTP_PORT = 3500
 DEFAULT_GRPC_PORT = 50001
 DEFAULT_APP_PROTOCOL = "http"
-APP_PROTOCOLS = ("http",)
+#: What ``--app-protocol`` takes (see docs/sidecar.md, "App protocols"); daprd's grpcs and h2c
+#: are not served.
+APP_PROTOCOLS = ("grpc", "http", "https")
 DEFAULT_LOG_LEVEL = "info"
 #: daprd's log level names and the Python levels they map to.
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,

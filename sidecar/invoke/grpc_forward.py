@@ -20,6 +20,8 @@ checks ``DAPR_API_TOKEN`` when the target has one; so the forwarding runtime pre
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from ..errors import DirectInvokeError, MalformedRequest
 from ..settings import APP_CHANNEL_TIMEOUT, CONNECT_TIMEOUT, MAX_MESSAGE_BYTES
 from .messages import (
     API_TOKEN_HEADER,
+    APP_GRPC_STATUS_HEADER,
     APP_STATUS_HEADER,
     CALLER_HEADER,
     FORWARD_HEADER,
@@ -99,14 +102,21 @@ def request_metadata(request: AppRequest, caller: str) -> list[tuple[str, str]]:
 
 
 def invoke_request(app_id: str, method: str, request: AppRequest) -> api_v1.InvokeServiceRequest:
-    """The ``InvokeService`` message for ``request``; MalformedRequest for an unsendable verb."""
-    verb = request.http_verb.upper()
-    if verb not in _SENDABLE_VERBS:
-        raise MalformedRequest(f"invalid HTTP verb {request.http_verb!r} for service invocation")
-    return api_v1.InvokeServiceRequest(id=app_id, message=common_v1.InvokeRequest(
-        method=method, data=any_pb2.Any(value=request.body), content_type=request.content_type,
-        http_extension=common_v1.HTTPExtension(verb=common_v1.HTTPExtension.Verb.Value(verb),
-                                               querystring=request.query)))
+    """The ``InvokeService`` message for ``request``; MalformedRequest for an unsendable verb.
+
+    A request without a verb (a gRPC caller that sent no HTTP extension) goes without one.
+    """
+    message = common_v1.InvokeRequest(
+        method=method, data=any_pb2.Any(type_url=request.type_url, value=request.body),
+        content_type=request.content_type)
+    if request.http_verb:
+        verb = request.http_verb.upper()
+        if verb not in _SENDABLE_VERBS:
+            raise MalformedRequest(
+                f"invalid HTTP verb {request.http_verb!r} for service invocation")
+        message.http_extension.CopyFrom(common_v1.HTTPExtension(
+            verb=common_v1.HTTPExtension.Verb.Value(verb), querystring=request.query))
+    return api_v1.InvokeServiceRequest(id=app_id, message=message)
 
 
 def app_response(reply: common_v1.InvokeResponse,
@@ -114,8 +124,15 @@ def app_response(reply: common_v1.InvokeResponse,
     """The app's reply from the target runtime's answer; raises ValueError on a bad status."""
     headers: dict[str, str] = {}
     status = ""
+    grpc_status = b""
     for key, value in metadata:
         if not isinstance(value, str):
+            continue
+        if key == APP_GRPC_STATUS_HEADER:
+            try:
+                grpc_status = base64.b64decode(value, validate=True)
+            except binascii.Error as err:
+                raise ValueError(f"bad {APP_GRPC_STATUS_HEADER}: {err}") from err
             continue
         if key == APP_STATUS_HEADER or (key == HTTP_STATUS_HEADER and not status):
             status = value
@@ -127,7 +144,8 @@ def app_response(reply: common_v1.InvokeResponse,
         if key not in HOP_BY_HOP_HEADERS and key != "content-type":
             headers[key] = value
     return AppResponse(status=int(status or 200), headers=headers, body=reply.data.value,
-                       content_type=reply.content_type)
+                       content_type=reply.content_type, grpc_status=grpc_status,
+                       type_url=reply.data.type_url)
 
 
 class GrpcForwarder:

@@ -8,13 +8,15 @@ come back unchanged, as daprd passes them for HTTP-to-HTTP invocation.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 
 from ..errors import AppNotFound, DirectInvokeError
 from ..settings import Settings
-from .app_channel import AppChannel
+from .channel import AppChannel
 from .grpc_forward import GrpcForwarder
 from .messages import (
+    APP_GRPC_STATUS_HEADER,
     APP_STATUS_HEADER,
     CALLER_HEADER,
     FORWARD_HEADER,
@@ -30,7 +32,7 @@ __all__ = ["Invoker"]
 class Invoker:
     """Routes ``invoke_app`` calls; holds the channels used to reach other runtimes."""
 
-    def __init__(self, settings: Settings, channel: AppChannel) -> None:
+    def __init__(self, settings: Settings, channel: AppChannel | None) -> None:
         self.settings = settings
         self.channel = channel
         self._forwarder = GrpcForwarder(settings.app_id, api_token=settings.api_token)
@@ -49,12 +51,18 @@ class Invoker:
         if forwarded:
             request = replace(request, headers={k: v for k, v in request.headers.items()
                                                 if k.lower() != FORWARD_HEADER})
-        response = self.channel.call(method, request, caller=caller)
+        if self.channel is None:
+            raise DirectInvokeError(
+                f"failed to invoke, id: {self.settings.app_id}, err: app channel is not "
+                "initialized (the runtime was started without --app-port)")
+        response = self.channel.invoke_method(method, request, caller=caller)
         if not forwarded:
             return response
         # The gRPC front end would turn a non-2xx reply into an error and drop the body.
-        return replace(response, status=200,
-                       headers={**response.headers, APP_STATUS_HEADER: str(response.status)})
+        headers = {**response.headers, APP_STATUS_HEADER: str(response.status)}
+        if response.grpc_status:
+            headers[APP_GRPC_STATUS_HEADER] = base64.b64encode(response.grpc_status).decode()
+        return replace(response, status=200, headers=headers, grpc_status=b"")
 
     def _forward(self, app_id: str, method: str, request: AppRequest) -> AppResponse:
         registry_dir = self.settings.registry_dir

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "API_TOKEN_HEADER",
+    "APP_GRPC_STATUS_HEADER",
     "APP_ID_HEADER",
     "APP_STATUS_HEADER",
     "CALLEE_HEADER",
@@ -41,6 +42,9 @@ HTTP_STATUS_HEADER = "dapr-http-status"
 FORWARD_HEADER = "dapr-local-forward"
 #: Reply header carrying the app's HTTP status when ``FORWARD_HEADER`` was sent.
 APP_STATUS_HEADER = "dapr-local-app-status"
+#: Reply header carrying a gRPC app's non-OK ``google.rpc.Status`` (base64) when
+#: ``FORWARD_HEADER`` was sent.
+APP_GRPC_STATUS_HEADER = "dapr-local-app-grpc-status"
 #: Headers that describe one connection, never forwarded (RFC 9110 7.6.1) plus the ones
 #: the HTTP client recomputes for the body it sends.
 HOP_BY_HOP_HEADERS = frozenset({
@@ -61,22 +65,33 @@ PERMANENT_HEADERS = frozenset({
 class AppRequest:
     """A service-invocation request, protocol-neutral."""
 
+    #: "" when a gRPC caller sent no HTTP extension (fine for a gRPC app only).
     http_verb: str = "POST"
     #: Query string without the leading "?".
     query: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     content_type: str = ""
+    #: The ``Any.type_url`` of a gRPC caller's data (a packed protobuf message), else "".
+    type_url: str = ""
 
 
 @dataclass(frozen=True)
 class AppResponse:
-    """The app's reply: status, headers and body as the app sent them."""
+    """The app's reply: status, headers and body as the app sent them.
+
+    A gRPC app's reply has the HTTP status daprd derives from its gRPC code; when that code
+    is not OK, ``grpc_status`` holds the app's serialized ``google.rpc.Status`` (for gRPC
+    callers) and the body its JSON form (for HTTP callers).
+    """
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     content_type: str = ""
+    grpc_status: bytes = b""
+    #: The ``Any.type_url`` of a gRPC app's reply data (a packed protobuf message), else "".
+    type_url: str = ""
 
 
 def header(request: AppRequest, name: str) -> str:

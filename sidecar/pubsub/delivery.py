@@ -1,22 +1,22 @@
-"""Delivering a subscription's messages to the app, as daprd's HTTP postman does
-(``pkg/runtime/subscription/postman/http``, ``subscription.go``).
+"""Delivering a subscription's messages to the app, as daprd's postmen do
+(``pkg/runtime/subscription/postman/{http,grpc}``, ``subscription.go``).
 
 Each message is read as a CloudEvent (``rawPayload`` subscriptions: wrapped as ``data_base64``),
-dropped when expired, routed with the CEL rules, then POSTed to the route as
-``application/cloudevents+json``. The app's answer decides:
-
-    2xx, empty or non-JSON body, {"status": "SUCCESS"} or ""   ack
-    2xx {"status": "RETRY"}, unknown status, other non-2xx     retry (raise: the broker redelivers)
-    2xx {"status": "DROP"}, 404                                dropped (warning), ack
+dropped when expired, routed with the CEL rules, then handed to the app channel
+(``AppChannel.deliver_topic_event``: HTTP POSTs it to the route as
+``application/cloudevents+json``, gRPC calls ``OnTopicEvent``). The app's status decides:
+SUCCESS acks; RETRY raises (the broker redelivers); DROP acks with a warning. HTTP answers
+map as ``sidecar/invoke/app_channel.py`` says (2xx status body, 404 DROP, other non-2xx RETRY).
 
 A delivery the app did not take is tried again under the pub/sub component's inbound
 resiliency policy (``targets.components.<pubsub>.inbound``), as daprd wraps its handler; once
 the policy gives up, the message goes back to the broker. A dropped message, and one that
 failed while a ``deadLetterTopic`` is set, is published to the dead-letter topic as it arrived
 and acked (daprd's ``sendToDeadLetter``). With ``bulkSubscribe``
-messages are batched (``maxMessagesCount`` / ``maxAwaitDurationMs``) and POSTed as daprd's bulk
-envelope ``{id, entries: [{entryId, event, contentType, metadata}], pubsubname, topic, type}``;
-the app answers ``{"statuses": [{entryId, status}]}`` and each entry is acked or retried alone.
+messages are batched (``maxMessagesCount`` / ``maxAwaitDurationMs``) and sent as one bulk
+request (HTTP: daprd's envelope ``{id, entries: [{entryId, event, contentType, metadata}],
+pubsubname, topic, type}``; gRPC: ``OnBulkTopicEvent``); each entry is acked or retried alone
+by its status.
 """
 
 from __future__ import annotations
@@ -29,12 +29,17 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from http import HTTPStatus
 from typing import Any
 
 from ..components.pubsub.base import Message, PublishRequest
-from ..invoke.app_channel import AppChannel, AppChannelError
-from ..invoke.messages import AppResponse
+from ..invoke.channel import (
+    AppChannel,
+    AppChannelError,
+    BulkTopicEntry,
+    BulkTopicEvent,
+    TopicEvent,
+    TopicStatus,
+)
 from ..resiliency import Policy, ResiliencyError
 from .cloudevents import CLOUDEVENT_CONTENT_TYPE, dump_event, from_raw_payload, has_expired
 from .cloudevents import is_raw_payload as raw_payload_flag
@@ -46,7 +51,6 @@ __all__ = [
 ]
 
 BULK_EVENT_TYPE = "com.dapr.event.sent.bulk"
-_PUBSUB_HEADER = "pubsubName"
 _log = logging.getLogger(__name__)
 
 #: One bulk entry in flight: (entryId, CloudEvent, broker message, its handler's future).
@@ -65,26 +69,6 @@ class _Dropped(Exception):
 
 def _is_delivery_error(error: BaseException) -> bool:
     return isinstance(error, DeliveryError)
-
-
-def _headers(message: Message, pubsub: str) -> dict[str, str]:
-    headers = {k: v for k, v in message.metadata.items()
-               if k.lower() != "content-type" and v.isprintable()}
-    headers[_PUBSUB_HEADER] = pubsub
-    headers["content-type"] = CLOUDEVENT_CONTENT_TYPE
-    return headers
-
-
-def _status_of(response: AppResponse) -> str | None:
-    """The ``status`` of a 2xx answer; None when the body says nothing usable (= success)."""
-    try:
-        body = json.loads(response.body) if response.body.strip() else None
-    except (UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(body, dict):
-        return None
-    status = body.get("status")
-    return status if isinstance(status, str) else None
 
 
 class MessageDelivery:
@@ -177,35 +161,20 @@ class MessageDelivery:
         return True
 
     def _post(self, path: str, body: bytes, event: Mapping[str, Any], message: Message) -> None:
-        event_id = event.get("id")
+        sub = self.subscription
         try:
-            response = self.channel.request("POST", path, body,
-                                            _headers(message, self.subscription.pubsub_name))
+            reply = self.channel.deliver_topic_event(TopicEvent(
+                pubsub=sub.pubsub_name, topic=message.topic, path=path, event=event, body=body,
+                metadata=message.metadata))
         except AppChannelError as err:
             raise DeliveryError(f"error returned from app channel while sending pub/sub "
                                 f"event to app: {err}") from err
-        if HTTPStatus.OK <= response.status < HTTPStatus.MULTIPLE_CHOICES:
-            status = _status_of(response)
-            if status in (None, "", "SUCCESS"):
-                return
-            if status == "DROP":
-                _log.warning("DROP status returned from app while processing pub/sub event %s",
-                             event_id)
-                raise _Dropped
-            if status == "RETRY":
-                raise DeliveryError(f"RETRY status returned from app while processing pub/sub "
-                                    f"event {event_id}")
-            raise DeliveryError(f"unknown status returned from app while processing pub/sub "
-                                f"event {event_id}, status: {status}")
-        text = response.body[:200].decode("utf-8", "replace")
-        if response.status == HTTPStatus.NOT_FOUND:
-            _log.error("non-retriable error returned from app while processing pub/sub event "
-                       "%s: %s. status code returned: %d", event_id, text, response.status)
+        if reply.status == "SUCCESS":
+            return
+        if reply.status == "DROP":
+            _log.warning("%s", reply.detail)
             raise _Dropped
-        _log.warning("retriable error returned from app while processing pub/sub event %s, "
-                     "topic: %s, body: %s. status code returned: %d", event_id,
-                     self.subscription.topic, text, response.status)
-        raise DeliveryError(f"app answered {response.status} to pub/sub event {event_id}")
+        raise DeliveryError(reply.detail)
 
 
 class BulkDelivery:
@@ -302,34 +271,20 @@ class BulkDelivery:
                 self._settle(done, message, error=DeliveryError(last_error))
 
     def _post_once(self, path: str, entries: list[_Entry]) -> tuple[list[_Entry], str]:
-        """One POST of ``entries``; settles the taken and dropped ones, returns the rest."""
+        """One bulk request of ``entries``; settles the taken and dropped ones, returns the
+        rest with the reason."""
         sub = self.subscription
-        envelope = {
-            "id": str(uuid.uuid4()), "pubsubname": sub.pubsub_name, "topic": sub.topic,
-            "type": BULK_EVENT_TYPE, "metadata": dict(sub.metadata),
-            "entries": [{"entryId": entry_id, "event": event,
-                         "contentType": CLOUDEVENT_CONTENT_TYPE,
-                         "metadata": dict(message.metadata)}
-                        for entry_id, event, message, _ in entries],
-        }
-        headers = {**_headers(entries[0][2], sub.pubsub_name), "content-type": "application/json"}
-        statuses: dict[str, str] = {}
+        statuses: dict[str, TopicStatus] = {}
         failure: str | None = None
         try:
-            response = self.single.channel.request("POST", path, dump_event(envelope), headers)
+            statuses = self.single.channel.deliver_bulk_topic_event(BulkTopicEvent(
+                id=str(uuid.uuid4()), pubsub=sub.pubsub_name, topic=sub.topic, path=path,
+                entries=[BulkTopicEntry(entry_id, event, CLOUDEVENT_CONTENT_TYPE,
+                                        dict(message.metadata))
+                         for entry_id, event, message, _ in entries],
+                metadata=dict(sub.metadata), message_metadata=dict(entries[0][2].metadata)))
         except AppChannelError as err:
             failure = f"error from app channel while sending pub/sub event to app: {err}"
-        else:
-            if HTTPStatus.OK <= response.status < HTTPStatus.MULTIPLE_CHOICES:
-                statuses = self._statuses(response)
-            elif response.status == HTTPStatus.NOT_FOUND:
-                _log.error("Non-retriable error returned from app while processing bulk "
-                           "pub/sub event. status code returned: 404")
-                statuses = {entry_id: "DROP" for entry_id, *_ in entries}
-            else:
-                failure = (f"Retriable error returned from app while processing bulk pub/sub "
-                           f"event, topic: {sub.topic}. status code returned: "
-                           f"{response.status}")
         retry: list[_Entry] = []
         error = failure or ""
         for entry in entries:
@@ -346,15 +301,3 @@ class BulkDelivery:
                 error = error or (f"RETRY required while processing bulk subscribe event for "
                                   f"entry id: {entry_id} (status {status!r})")
         return retry, error
-
-    @staticmethod
-    def _statuses(response: AppResponse) -> dict[str, str]:
-        try:
-            body = json.loads(response.body)
-        except (UnicodeDecodeError, ValueError):
-            return {}
-        items = body.get("statuses") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            return {}
-        return {str(i.get("entryId")): str(i.get("status") or "") for i in items
-                if isinstance(i, dict)}

@@ -18,7 +18,7 @@ from ..components.pubsub.base import PublishRequest
 from ..components.pubsub.base import Subscription as BrokerSubscription
 from ..components.registry import Registry
 from ..errors import DaprError, PubSubEventsError
-from ..invoke.app_channel import AppChannel
+from ..invoke.channel import AppChannel
 from ..resiliency import PUBSUB, Resiliency, ResiliencySpec
 from ..settings import MAX_STREAMING_SUBSCRIPTIONS, Settings
 from .cloudevents import CLOUDEVENT_CONTENT_TYPE, dump_event, is_raw_payload, new_envelope
@@ -112,19 +112,20 @@ class PubSubManager:
                 entries[index] = entry
         return entries
 
-    def start(self, channel: AppChannel) -> None:
+    def start(self, channel: AppChannel | None) -> None:
         """Discover the app's subscriptions in the background, then subscribe."""
         if not self.publisher.pubsubs:
             return
         threading.Thread(target=self._subscribe_all, args=(channel,), daemon=True,
                          name="pubsub-subscriptions").start()
 
-    def _subscribe_all(self, channel: AppChannel) -> None:
+    def _subscribe_all(self, channel: AppChannel | None) -> None:
         programmatic: list[Subscription] = []
-        if channel.base_url is not None:
+        if channel is not None:
             programmatic = fetch_programmatic(channel, self._stopping)
-        elif self.declarative:
-            _log.warning("subscriptions configured but no --app-port: not started")
+        else:
+            if self.declarative:
+                _log.warning("subscriptions configured but no --app-port: not started")
             return
         seen: set[tuple[str, str]] = set()
         for sub in [*self.declarative, *programmatic]:

@@ -1,4 +1,5 @@
-"""Subscriptions: programmatic ones the app lists at ``GET /dapr/subscribe`` and declarative
+"""Subscriptions: programmatic ones the app lists (HTTP: ``GET /dapr/subscribe``; gRPC:
+``ListTopicSubscriptions``, through the app channel) and declarative
 ``kind: Subscription`` files in the resources path (daprd's
 ``pkg/runtime/pubsub/subscriptions.go``).
 
@@ -12,17 +13,15 @@ match; a subscription with no rule at all is dropped with a warning.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ComponentConfigError
-from ..invoke.app_channel import AppChannel, AppChannelError
+from ..invoke.channel import AppChannel, AppChannelError
 from ..resources import read_resources
 from ..settings import INPUT_BINDING_PROBE_ATTEMPTS, INPUT_BINDING_PROBE_INTERVAL
 from .routing import Rule, RuleError, compile_rule
@@ -179,30 +178,17 @@ def parse_programmatic(body: Any) -> list[Subscription]:
 
 
 def fetch_programmatic(channel: AppChannel, stopping: threading.Event) -> list[Subscription]:
-    """GET /dapr/subscribe, retried while the app starts; [] when it has none or never answers."""
+    """The app's own list, retried while the app starts; [] when it has none or never answers."""
     for _ in range(INPUT_BINDING_PROBE_ATTEMPTS):
         if stopping.is_set():
             return []
         try:
-            response = channel.request("GET", "/dapr/subscribe",
-                                       headers={"content-type": "application/json"})
+            body = channel.list_subscriptions()
         except AppChannelError:
             stopping.wait(INPUT_BINDING_PROBE_INTERVAL)
             continue
-        if response.status == HTTPStatus.NOT_FOUND:
-            _log.debug("user app did not subscribe to any topic")
-            return []
-        if response.status != HTTPStatus.OK:
-            _log.error("app returned http status code %d from subscription endpoint",
-                       response.status)
-            return []
-        try:
-            body = json.loads(response.body or b"[]")
-        except ValueError as err:
-            _log.error("error getting topics from app: %s", err)
-            return []
         return parse_programmatic(body)
-    _log.error("the app did not answer GET /dapr/subscribe; no programmatic subscriptions")
+    _log.error("the app did not list its subscriptions; no programmatic subscriptions")
     return []
 
 

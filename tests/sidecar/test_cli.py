@@ -54,7 +54,8 @@ def test_env_fallbacks_and_flag_precedence() -> None:
 @pytest.mark.parametrize(("argv", "env"), [
     (["--app-port", "x"], {}), (["--dapr-http-port", "70000"], {}),
     (["--log-level", "loud"], {}), ([], {"DAPR_GRPC_PORT": "nope"}),
-    ([], {"DAPR_LOG_LEVEL": "loud"}), (["--app-protocol", "grpc"], {}),
+    ([], {"DAPR_LOG_LEVEL": "loud"}), (["--app-protocol", "h2c"], {}),
+    ([], {"APP_PROTOCOL": "grpcs"}),
 ])
 def test_bad_values_exit_2_with_a_message(argv: list[str], env: dict[str, str],
                                           capsys: pytest.CaptureFixture[str]) -> None:

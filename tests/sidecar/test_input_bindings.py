@@ -13,7 +13,7 @@ import pytest
 
 from sidecar.components.bindings.base import Deliver, InputBinding
 from sidecar.input_bindings import InputBindingDelivery
-from sidecar.invoke.app_channel import AppChannel
+from sidecar.invoke.app_channel import HTTPAppChannel
 from sidecar.settings import Settings
 from tests.dapr_runtime import free_port, run_sidecar
 
@@ -52,11 +52,12 @@ class _Delivery(InputBindingDelivery):
 
     def stop(self) -> None:
         super().stop()
-        self.channel.close()
+        if self.channel is not None:
+            self.channel.close()
 
 
 def _channel(port: int) -> _Delivery:
-    return _Delivery(AppChannel(Settings(app_id="binder", app_port=port)))
+    return _Delivery(HTTPAppChannel(Settings(app_id="binder", app_port=port)))
 
 
 def test_subscribed_binding_gets_post_per_event_with_metadata_headers() -> None:

@@ -26,7 +26,7 @@ from sidecar.components.state.base import GetResponse
 from sidecar.components.state.in_memory import InMemoryStateStore
 from sidecar.errors import StateGetError
 from sidecar.input_bindings import InputBindingDelivery
-from sidecar.invoke.app_channel import AppChannel
+from sidecar.invoke.app_channel import HTTPAppChannel
 from sidecar.resiliency import (
     BINDING,
     STATESTORE,
@@ -497,7 +497,7 @@ def test_input_binding_delivery_is_retried_under_the_inbound_policy(tmp_path: Pa
     resiliency = Resiliency(resiliency.spec)  # the real clock
     with run_flaky_app() as app:
         app.fail_first["/ticks"] = 2
-        channel = AppChannel(Settings(app_id="binder", app_port=app.port))
+        channel = HTTPAppChannel(Settings(app_id="binder", app_port=app.port))
         delivery = InputBindingDelivery(channel, resiliency)
         delivery.start({"ticks": OneEvent("ticks", {})})
         deadline = time.monotonic() + 10
