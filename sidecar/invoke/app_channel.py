@@ -18,6 +18,7 @@ from urllib3.exceptions import HTTPError
 
 from ..errors import DirectInvokeError
 from ..settings import APP_CHANNEL_TIMEOUT, CONNECT_TIMEOUT, Settings
+from ..tracing import outgoing_headers
 from .messages import (
     API_TOKEN_HEADER,
     CALLEE_HEADER,
@@ -61,6 +62,7 @@ class AppChannel:
         headers.pop(API_TOKEN_HEADER, None)
         headers[CALLEE_HEADER] = app_id
         headers[CALLER_HEADER] = caller or app_id
+        headers.update(outgoing_headers())  # daprd sends the app its own span's context
         path = f"/{method.lstrip('/')}"
         if request.query:
             path = f"{path}?{request.query}"

@@ -32,6 +32,7 @@ from typing import Any
 from ..components.pubsub.base import Message, PublishRequest
 from ..invoke.app_channel import AppChannel, AppChannelError
 from ..invoke.messages import AppResponse
+from ..tracing import child, context_headers, parse_traceparent
 from .cloudevents import CLOUDEVENT_CONTENT_TYPE, dump_event, from_raw_payload, has_expired
 from .cloudevents import is_raw_payload as raw_payload_flag
 from .routing import RouteError, match_route
@@ -63,6 +64,14 @@ def _headers(message: Message, pubsub: str) -> dict[str, str]:
     headers[_PUBSUB_HEADER] = pubsub
     headers["content-type"] = CLOUDEVENT_CONTENT_TYPE
     return headers
+
+
+def _trace_headers(event: Mapping[str, Any]) -> dict[str, str]:
+    """daprd delivers under a new span of the event's trace (its ``traceparent``)."""
+    parent = event.get("traceparent") or event.get("traceid")
+    found = parse_traceparent(parent if isinstance(parent, str) else None,
+                              str(event.get("tracestate") or ""))
+    return context_headers(None if found is None else child(found))
 
 
 def _status_of(response: AppResponse) -> str | None:
@@ -155,8 +164,9 @@ class MessageDelivery:
     def _post(self, path: str, body: bytes, event: Mapping[str, Any], message: Message) -> None:
         event_id = event.get("id")
         try:
-            response = self.channel.request("POST", path, body,
-                                            _headers(message, self.subscription.pubsub_name))
+            headers = _headers(message, self.subscription.pubsub_name)
+            headers.update(_trace_headers(event))
+            response = self.channel.request("POST", path, body, headers)
         except AppChannelError as err:
             raise DeliveryError(f"error returned from app channel while sending pub/sub "
                                 f"event to app: {err}") from err

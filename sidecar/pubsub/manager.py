@@ -20,6 +20,7 @@ from ..components.registry import Registry
 from ..errors import DaprError, PubSubEventsError
 from ..invoke.app_channel import AppChannel
 from ..settings import Settings
+from ..tracing import current
 from .cloudevents import CLOUDEVENT_CONTENT_TYPE, dump_event, is_raw_payload, new_envelope
 from .delivery import BulkDelivery, MessageDelivery
 from .publisher import BulkEntry, Publisher
@@ -56,7 +57,8 @@ class PubSubManager:
             return data, content_type
         event = new_envelope(app_id=self.app_id, pubsub=pubsub, topic=topic, data=data,
                              content_type=content_type, metadata=metadata,
-                             broker_ttl=_MESSAGE_TTL in component.features)
+                             broker_ttl=_MESSAGE_TTL in component.features,
+                             trace=current())
         return dump_event(event), CLOUDEVENT_CONTENT_TYPE
 
     def publish(self, pubsub: str, topic: str, data: bytes, content_type: str,
