@@ -14,7 +14,8 @@ from typing import Any
 from deploy._yaml import document
 from deploy.model import Description, Function
 
-__all__ = ["API_VERSION", "BUILD_SCRIPT", "dapr_annotations", "labels", "render"]
+__all__ = ["API_VERSION", "BUILD_SCRIPT", "configuration_name", "dapr_annotations", "labels",
+           "render"]
 
 _TARGET = "knative"
 API_VERSION = "serving.knative.dev/v1"
