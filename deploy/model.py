@@ -91,6 +91,8 @@ class Function:
     dapr_grpc_port: int
     components: tuple[str, ...]
     invokes: tuple[str, ...]
+    #: (secret store, key) pairs the function reads through the Dapr secrets API.
+    secrets: tuple[tuple[str, str], ...]
     #: (pub/sub component, topic) pairs the function publishes to.
     publishes: tuple[tuple[str, str], ...]
     routes: tuple[tuple[str, str], ...]
@@ -168,6 +170,21 @@ class Description:
             return []
         return [f.app_id for f in self.functions.values() if component.name in f.components]
 
+    def secret_scopes(self, function: Function, profile: str) -> list[dict[str, Any]]:
+        """``spec.secrets.scopes`` of ``function`` in ``profile``: every secret store of the
+        profile denies all but the keys the function lists for it."""
+        stores = [name for name in self.components if _is_secret_store(self, name, profile)]
+        if profile == "kubernetes":
+            stores.append(_BUILTIN_SECRET_STORE)
+        scopes = []
+        for store in stores:
+            scope: dict[str, Any] = {"storeName": store, "defaultAccess": "deny"}
+            allowed = [key for name, key in function.secrets if name == store]
+            if allowed:
+                scope["allowedSecrets"] = allowed
+            scopes.append(scope)
+        return scopes
+
     def app_ids(self) -> list[str]:
         return [f.app_id for f in self.functions.values()]
 
@@ -224,6 +241,7 @@ def _function(name: str, raw: Mapping[str, Any]) -> Function:
         app_id=raw["appId"], port=raw["port"], dapr_http_port=raw["dapr"]["httpPort"],
         dapr_grpc_port=raw["dapr"]["grpcPort"], components=tuple(raw.get("components", ())),
         invokes=tuple(raw.get("invokes", ())),
+        secrets=tuple((s["store"], s["key"]) for s in raw.get("secrets", ())),
         publishes=tuple((p["pubsub"], p["topic"]) for p in raw.get("publishes", ())),
         routes=routes, scale_min=raw["scaling"]["min"],
         scale_max=raw["scaling"]["max"], concurrency=raw["concurrency"],
@@ -260,6 +278,10 @@ def _check_functions(d: Description) -> None:
                 raise RenderError(f"{where}.invokes.{index}", f"no function named {other!r}")
         for index, (pubsub, _) in enumerate(f.publishes):
             _check_pubsub_of(d, f, pubsub, f"{where}.publishes.{index}.pubsub")
+        for index, (store, _) in enumerate(f.secrets):
+            if not any(_is_secret_store(d, store, p) for p in PROFILES):
+                raise RenderError(f"{where}.secrets.{index}.store",
+                                  f"no secret store {store!r} in any profile")
         for key in f.environment:
             if key in _RESERVED_ENV:
                 raise RenderError(f"{where}.environment.{key}",
@@ -304,6 +326,14 @@ def _check_components(d: Description) -> None:
                                       f"required: metadata.{key} is a secretKeyRef")
             if spec.secret_store:
                 _check_secret_store(d, profile, spec.secret_store, f"{where}.secretStore")
+
+
+def _is_secret_store(d: Description, store: str, profile: str) -> bool:
+    if profile == "kubernetes" and store == _BUILTIN_SECRET_STORE:
+        return True
+    component = d.components.get(store)
+    spec = component.profiles.get(profile) if component else None
+    return spec is not None and spec.type.startswith("secretstores.")
 
 
 def _check_secret_store(d: Description, profile: str, store: str, field: str) -> None:

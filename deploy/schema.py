@@ -74,6 +74,10 @@ _FUNCTION = _closed({
     "dapr": _closed({"httpPort": _PORT, "grpcPort": _PORT}, ("httpPort", "grpcPort")),
     "components": {"type": "array", "items": _NAME, "uniqueItems": True},
     "invokes": {"type": "array", "items": _NAME, "uniqueItems": True},
+    # Secrets the function reads through the Dapr secrets API; every other one is denied.
+    "secrets": {"type": "array", "uniqueItems": True,
+                "items": _closed({"store": _NAME, "key": {"type": "string", "minLength": 1}},
+                                 ("store", "key"))},
     "publishes": {"type": "array", "uniqueItems": True,
                   "items": _closed({"pubsub": _NAME, "topic": _TOPIC}, ("pubsub", "topic"))},
     "events": {"type": "array", "items": _HTTP_EVENT, "minItems": 1},

@@ -17,6 +17,7 @@ from typing import Any
 
 from ._cli import parse_settings
 from .components.loader import load_components
+from .configuration import ConfigurationError, load_configuration
 from .errors import ComponentConfigError
 from .runtime import Runtime
 from .settings import LOG_LEVELS, SHUTDOWN_GRACE, Settings
@@ -51,12 +52,18 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
 
     stop = stop or threading.Event()
     try:
+        # daprd reads --config before anything else; a bad file stops it.
+        configuration = load_configuration(settings.configs)
+    except ConfigurationError as err:
+        print(f"error loading configuration: {err}", file=sys.stderr)
+        return 1
+    try:
         components = load_components(settings.resources_paths, settings.app_id)
     except ComponentConfigError as err:
         print(f"error loading components: {err.message}", file=sys.stderr)
         return 1
     try:
-        runtime = Runtime(settings, components)
+        runtime = Runtime(settings, components, configuration=configuration)
     except ComponentConfigError as err:  # a bad Subscription resource
         components.close()
         print(f"error loading resources: {err.message}", file=sys.stderr)

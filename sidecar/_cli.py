@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--resources-path", "--components-path", action="append", dest="resources_path",
         help="folder of component files; repeatable (env DAPR_RESOURCES_PATH, "
              f"{os.pathsep}-separated; default {defaults.DEFAULT_RESOURCES_PATH})")
-    add("--config", help="Dapr Configuration file (env DAPR_CONFIG); read for its name only")
+    add("--config", action="append", dest="config",
+        help="Dapr Configuration file; repeatable, later files override earlier ones "
+             f"(env DAPR_CONFIG, {os.pathsep}-separated)")
     add("--log-level", choices=tuple(defaults.LOG_LEVELS),
         help=f"log level (env DAPR_LOG_LEVEL, default {defaults.DEFAULT_LOG_LEVEL})")
     add("--dapr-listen-addresses",
@@ -92,7 +94,7 @@ def parse_settings(argv: Sequence[str] | None = None,
     paths = args.resources_path or [
         p for p in environ.get("DAPR_RESOURCES_PATH", "").split(os.pathsep) if p
     ] or [defaults.DEFAULT_RESOURCES_PATH]
-    config = args.config or environ.get("DAPR_CONFIG") or None
+    configs = args.config or [p for p in environ.get("DAPR_CONFIG", "").split(os.pathsep) if p]
     registry_dir = args.registry_dir or environ.get("DAPR_LOCAL_REGISTRY_DIR")
     return Settings(
         app_id=args.app_id or environ.get("APP_ID", ""),
@@ -103,7 +105,7 @@ def parse_settings(argv: Sequence[str] | None = None,
         http_port=defaults.DEFAULT_HTTP_PORT if http_port is None else http_port,
         grpc_port=defaults.DEFAULT_GRPC_PORT if grpc_port is None else grpc_port,
         resources_paths=tuple(Path(p) for p in paths),
-        config=Path(config) if config else None,
+        configs=tuple(Path(p) for p in configs),
         log_level=_choice(parser, args.log_level or environ.get(
             "DAPR_LOG_LEVEL", defaults.DEFAULT_LOG_LEVEL), "DAPR_LOG_LEVEL",
             tuple(defaults.LOG_LEVELS)),

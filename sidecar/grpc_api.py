@@ -39,11 +39,13 @@ from grpc_status import rpc_status
 from . import api_token
 from .components.bindings.base import BindingRequest
 from .components.state.base import Concurrency, DeleteRequest, SetRequest, TransactionOperation
+from .configuration import configuration_of
 from .errors import ERROR_DOMAIN, DaprError, MalformedRequest, StateOperationNotSupported
 from .grpc_streaming import subscribe_topic_events
 from .invoke.grpc_proxy import GrpcProxy
 from .invoke.messages import (
     API_TOKEN_HEADER,
+    FORWARD_HEADER,
     HTTP_STATUS_HEADER,
     PERMANENT_HEADERS,
     AppRequest,
@@ -52,6 +54,7 @@ from .invoke.messages import (
 from .pubsub.publisher import BulkEntry
 from .runtime import Runtime
 from .settings import MAX_MESSAGE_BYTES, MAX_STREAMING_SUBSCRIPTIONS
+from .tracing import GRPC_TRACE_BIN, incoming
 
 __all__ = [
     "IMPLEMENTED_RPCS",
@@ -101,6 +104,8 @@ _METADATA_VALUE = re.compile(r"[\x20-\x7e]*")
 # describes the gRPC transport rather than the caller's request.
 _NOT_FORWARDED = frozenset({"content-type", API_TOKEN_HEADER, "te", "user-agent"})
 
+_SERVICE = "/dapr.proto.runtime.v1.Dapr"
+_NOT_IMPLEMENTED = HTTPStatus.NOT_IMPLEMENTED.phrase
 _log = logging.getLogger(__name__)
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
@@ -169,20 +174,38 @@ def _rpc(handler: _Handler) -> _Handler:
 
     @functools.wraps(handler)
     def wrapper(self: DaprGrpcApi, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return handler(self, request, context)
-        except DaprError as err:
-            _abort_with(context, err.grpc_status, err.message, _error_details(err))
-        except _Reject as err:
-            _abort(context, err.status, err.message, err.reason, err.metadata)
-        except _AppStatus as err:
-            context.abort_with_status(rpc_status.to_status(err.status))
-        except Exception as err:  # noqa: BLE001 - a bug or an unmapped driver error: INTERNAL, never a crash
-            _log.exception("gRPC %s failed", handler.__name__)
-            _abort_with(context, grpc.StatusCode.INTERNAL, f"{handler.__name__} failed: {err}",
-                        [])
+        name = handler.__name__
+        metadata = context.invocation_metadata()
+        # Calls forwarded by another runtime stand for daprd's internal API: no API rules.
+        configuration, tracer = configuration_of(self._runtime)
+        if not any(k == FORWARD_HEADER for k, _ in metadata) \
+                and not configuration.grpc_api_allowed(name):
+            _abort(context, grpc.StatusCode.UNIMPLEMENTED, _NOT_IMPLEMENTED, _NOT_IMPLEMENTED,
+                   {"http.code": str(int(HTTPStatus.NOT_IMPLEMENTED)),
+                    "http.error_message": "requested endpoint is not available"})
+        with tracer.span(f"{_SERVICE}/{name}", incoming(metadata)) as span:
+            if span is not None and name != "InvokeService":
+                context.send_initial_metadata([(GRPC_TRACE_BIN, span.context.grpc_trace_bin())])
+            return _run(self, handler, request, context)
 
     return cast(_Handler, wrapper)
+
+
+def _run(api: DaprGrpcApi, handler: Callable[..., Any], request: Any,
+         context: grpc.ServicerContext) -> Any:
+    """``handler``'s answer; every exception it raises becomes a gRPC status."""
+    try:
+        return handler(api, request, context)
+    except DaprError as err:
+        _abort_with(context, err.grpc_status, err.message, _error_details(err))
+    except _Reject as err:
+        _abort(context, err.status, err.message, err.reason, err.metadata)
+    except _AppStatus as err:
+        context.abort_with_status(rpc_status.to_status(err.status))
+    except Exception as err:  # noqa: BLE001 - a bug or an unmapped driver error: INTERNAL, never a crash
+        _log.exception("gRPC %s failed", handler.__name__)
+        _abort_with(context, grpc.StatusCode.INTERNAL, f"{handler.__name__} failed: {err}",
+                    [])
 
 
 def _etag(item: common_v1.StateItem | api_v1.DeleteStateRequest) -> str | None:

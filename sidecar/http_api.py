@@ -23,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import api_token
 from . import http_requests as parse
+from .configuration import HTTP_API_GROUPS, configuration_of
 from .errors import DaprError
 from .invoke.messages import (
     API_TOKEN_HEADER,
@@ -34,6 +35,7 @@ from .invoke.messages import (
 from .pubsub.bulk_requests import bulk_entries, failed_entries_body
 from .runtime import Runtime
 from .settings import MAX_BODY_BYTES
+from .tracing import TRACEPARENT, context_headers, incoming
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -170,15 +172,33 @@ class HttpApi:
                                  content_type="text/plain; charset=utf-8",
                                  headers={"X-Content-Type-Options": "nosniff"})
             return rejection(environ, go_start_response)
-        return self.dispatch(request)(environ, go_start_response)
+        if "/healthz" in request.path:  # daprd traces every call but health checks
+            return self.dispatch(request)(environ, go_start_response)
+        parent = incoming(request.headers.items())
+        with configuration_of(self.runtime)[1].span(request.path, parent) as span:
+            response = self.dispatch(request)
+            if span is not None and TRACEPARENT not in response.headers:
+                response.headers.update(context_headers(span.context))
+        return response(environ, go_start_response)
+
+    def _allowed(self, endpoint: str, path: str) -> bool:
+        """``spec.api`` rules: daprd does not register a disallowed endpoint at all (404)."""
+        group, group_version = HTTP_API_GROUPS.get(endpoint, ("", ""))
+        api_version, _, route = path.lstrip("/").partition("/")
+        return configuration_of(self.runtime)[0].http_api_allowed(group, group_version, api_version,
+                                                           route)
 
     def dispatch(self, request: Request) -> Response:
         """Route ``request`` and turn every failure into daprd's JSON error shape."""
         try:
             app_id = request.headers.get(APP_ID_HEADER)
             if app_id and not request.path.startswith(_API_PREFIX):
+                if not self._allowed("invoke", f"/v1.0/invoke/{app_id}/method{request.path}"):
+                    raise NotFound()
                 return self.invoke(request, app_id=app_id, method=request.path.lstrip("/"))
             endpoint, args = self.url_map.bind_to_environ(request.environ).match()
+            if not self._allowed(endpoint, request.path):
+                raise NotFound()
             handler: Callable[..., Response] = getattr(self, endpoint)
             return handler(request, **args)
         except DaprError as err:

@@ -30,6 +30,7 @@ from .components.state.base import (
     StateStore,
     TransactionOperation,
 )
+from .configuration import Configuration
 from .errors import (
     BindingInvokeError,
     BindingNotFound,
@@ -51,12 +52,13 @@ from .invoke import registry_dir
 from .invoke.channel import AppChannel
 from .invoke.channels import new_app_channel
 from .invoke.invoker import Invoker
-from .invoke.messages import FORWARD_HEADER, AppRequest, AppResponse, header
+from .invoke.messages import CALLER_HEADER, FORWARD_HEADER, AppRequest, AppResponse, header
 from .pubsub.manager import BulkEntries, PubSubManager
 from .pubsub.streaming import StreamingSubscriptions
 from .resiliency import BINDING, SECRETSTORE, STATESTORE, Resiliency, ResiliencyError
 from .resiliency.config import BUILT_IN_SERVICE_RETRIES, load_resiliency
 from .settings import RUNTIME_VERSION, Settings
+from .tracing import TRACEPARENT, TRACESTATE, current
 
 __all__ = ["Runtime"]
 
@@ -122,9 +124,13 @@ class Runtime:
     """The building blocks of one app id over the loaded components (see module docstring)."""
 
     def __init__(self, settings: Settings, components: Registry,
-                 resiliency: Resiliency | None = None) -> None:
+                 resiliency: Resiliency | None = None,
+                 configuration: Configuration | None = None) -> None:
         self.settings = settings
         self.components = components
+        #: ``--config`` (secret scopes, API rules, access control, tracing); daprd's default.
+        self.configuration = configuration or Configuration()
+        self.tracer = self.configuration.tracer(settings.app_id)
         self.resiliency = resiliency or Resiliency(
             load_resiliency(settings.resources_paths, settings.app_id))
         self._invoker: Invoker | None = None
@@ -219,6 +225,7 @@ class Runtime:
 
     def get_secret(self, store: str, key: str, metadata: dict[str, str]) -> dict[str, str]:
         backend = self._secret_store(store)
+        self.configuration.check_secret(store, key)
         with _reported(SecretGetError,
                        f"failed getting secret with key {key} from secret store {store}: "):
             return self._outbound(store, SECRETSTORE, lambda: backend.get(key, metadata))
@@ -226,7 +233,10 @@ class Runtime:
     def bulk_get_secret(self, store: str, metadata: dict[str, str]) -> dict[str, dict[str, str]]:
         backend = self._secret_store(store)
         with _reported(SecretGetError, f"failed getting secrets from secret store {store}: "):
-            return self._outbound(store, SECRETSTORE, lambda: backend.bulk_get(metadata))
+            found = self._outbound(store, SECRETSTORE, lambda: backend.bulk_get(metadata))
+        # daprd filters the keys its secret scopes deny out of a bulk answer.
+        return {key: value for key, value in found.items()
+                if self.configuration.secret_allowed(store, key)}
 
     # -- bindings ---------------------------------------------------------------------------
 
@@ -236,6 +246,12 @@ class Runtime:
             reason = f"couldn't find output binding {name}"
             raise BindingNotFound(f"error when invoke output binding {name}: {reason}",
                                   resource_name=name, metadata=_binding_detail(name, reason))
+        span = current()
+        if span is not None:  # daprd passes the trace context to output bindings in metadata
+            trace = {TRACEPARENT: span.traceparent}
+            if span.tracestate:
+                trace[TRACESTATE] = span.tracestate
+            request = replace(request, metadata={**request.metadata, **trace})
         with _reported(BindingInvokeError, f"error when invoke output binding {name}: ",
                        binding=name):
             return self._outbound(name, BINDING, lambda: binding.invoke(request))
@@ -267,6 +283,9 @@ class Runtime:
         """
         invoker = self._get_invoker()
         if header(request, FORWARD_HEADER):
+            if app_id == self.app_id:  # a call from another runtime: daprd's access control
+                self.configuration.check_invocation(header(request, CALLER_HEADER), method,
+                                                    request.http_verb)
             return invoker.invoke(app_id, method, request)
 
         def call() -> AppResponse:

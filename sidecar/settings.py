@@ -11,7 +11,7 @@ runtime reads ``os.environ`` for its configuration.
     --dapr-http-port          DAPR_HTTP_PORT              3500
     --dapr-grpc-port          DAPR_GRPC_PORT              50001
     --resources-path          DAPR_RESOURCES_PATH         ./components (os.pathsep-separated)
-    --config                  DAPR_CONFIG                 none
+    --config (repeatable)     DAPR_CONFIG                 none (os.pathsep-separated)
     --log-level               DAPR_LOG_LEVEL              info
     --dapr-listen-addresses   DAPR_LISTEN_ADDRESSES       127.0.0.1
     --registry-dir            DAPR_LOCAL_REGISTRY_DIR     $XDG_RUNTIME_DIR/dapr-local or
@@ -112,7 +112,8 @@ class Settings:
     http_port: int = DEFAULT_HTTP_PORT
     grpc_port: int = DEFAULT_GRPC_PORT
     resources_paths: tuple[Path, ...] = (Path(DEFAULT_RESOURCES_PATH),)
-    config: Path | None = None
+    #: ``--config`` files, in order (``sidecar/configuration.py`` reads them).
+    configs: tuple[Path, ...] = ()
     log_level: str = DEFAULT_LOG_LEVEL
     listen_address: str = DEFAULT_LISTEN_ADDRESS
     registry_dir: Path | None = None
@@ -120,6 +121,11 @@ class Settings:
     api_token: str = field(default="", repr=False)
     #: ``APP_API_TOKEN``: sent to the app as ``dapr-api-token`` on every call.
     app_api_token: str = field(default="", repr=False)
+
+    @property
+    def config(self) -> Path | None:
+        """The first ``--config`` file, if any."""
+        return self.configs[0] if self.configs else None
 
     @property
     def app_host(self) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 from deploy._yaml import document
 from deploy.model import Description, Function
 
-__all__ = ["API_VERSION", "BUILD_SCRIPT", "dapr_annotations", "labels", "render"]
+__all__ = ["API_VERSION", "BUILD_SCRIPT", "configuration_name", "dapr_annotations", "labels",
+           "render"]
 
 _TARGET = "knative"
 API_VERSION = "serving.knative.dev/v1"
@@ -35,7 +36,13 @@ def dapr_annotations(d: Description, f: Function) -> dict[str, str]:
     dapr = d.provider["dapr"]
     return {"dapr.io/enabled": "true", "dapr.io/app-id": f.app_id,
             "dapr.io/app-port": str(d.provider["containerPort"]),
-            "dapr.io/app-protocol": dapr["appProtocol"], "dapr.io/config": dapr["config"]}
+            "dapr.io/app-protocol": dapr["appProtocol"],
+            "dapr.io/config": configuration_name(d, f)}
+
+
+def configuration_name(d: Description, f: Function) -> str:
+    """The Dapr Configuration of ``f``'s sidecar (its own: secret scopes are per app)."""
+    return f"{d.provider['dapr']['config']}-{f.name}"
 
 
 def labels(d: Description, f: Function) -> dict[str, str]:

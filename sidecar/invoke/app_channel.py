@@ -34,6 +34,7 @@ from urllib3.exceptions import HTTPError, InsecureRequestWarning
 
 from ..errors import DirectInvokeError, MalformedRequest
 from ..settings import APP_CHANNEL_TIMEOUT, CONNECT_TIMEOUT, Settings
+from ..tracing import outgoing_headers
 from .channel import (
     AppChannel,
     AppChannelError,
@@ -126,6 +127,7 @@ class HTTPAppChannel(AppChannel):
         headers.pop(API_TOKEN_HEADER, None)
         headers[CALLEE_HEADER] = app_id
         headers[CALLER_HEADER] = caller or app_id
+        headers.update(outgoing_headers())  # daprd sends the app its own span's context
         path = f"/{method.lstrip('/')}"
         if request.query:
             path = f"{path}?{request.query}"

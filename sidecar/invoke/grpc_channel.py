@@ -40,6 +40,7 @@ from grpc_status import rpc_status
 
 from ..errors import MalformedRequest
 from ..settings import APP_CHANNEL_TIMEOUT, MAX_MESSAGE_BYTES, Settings
+from ..tracing import outgoing_headers
 from .channel import (
     AppChannel,
     AppChannelError,
@@ -217,7 +218,8 @@ class GrpcAppChannel(AppChannel):
         self._lock = threading.Lock()
 
     def _metadata(self, pairs: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:
-        metadata = _sendable(pairs)
+        # The app gets the context of this runtime's span, as over HTTP.
+        metadata = _sendable([*pairs, *outgoing_headers().items()])
         if self.settings.app_api_token:
             metadata.append((API_TOKEN_HEADER, self.settings.app_api_token))
         return metadata

@@ -31,8 +31,10 @@ import grpc
 from dapr.proto import api_service_v1, api_v1, common_v1
 from google.protobuf import any_pb2
 
+from ..configuration import InvocationDenied
 from ..errors import DirectInvokeError, MalformedRequest
 from ..settings import APP_CHANNEL_TIMEOUT, CONNECT_TIMEOUT, MAX_MESSAGE_BYTES
+from ..tracing import TRACEPARENT, TRACESTATE, outgoing_headers
 from .messages import (
     API_TOKEN_HEADER,
     APP_GRPC_STATUS_HEADER,
@@ -164,7 +166,9 @@ class GrpcForwarder:
         message = invoke_request(entry.app_id, method, request)
         stub = self._stub(entry)
         where = f"the runtime of {entry.app_id} at {_address(entry)}"
-        metadata = request_metadata(request, self.caller)
+        metadata = [(k, v) for k, v in request_metadata(request, self.caller)
+                    if k not in (TRACEPARENT, TRACESTATE)]
+        metadata += list(outgoing_headers().items())  # this runtime's span, not the caller's
         if self._api_token:
             metadata.append((API_TOKEN_HEADER, self._api_token))
         try:
@@ -173,6 +177,10 @@ class GrpcForwarder:
         except grpc.RpcError as err:
             call_error = cast(grpc.Call, err)  # what a failed call raises is also a Call
             code, detail = call_error.code(), call_error.details()
+            if code == grpc.StatusCode.PERMISSION_DENIED:
+                # The target's access control refused: daprd answers 403 / PermissionDenied.
+                raise InvocationDenied(f"failed to invoke, id: {entry.app_id}, err: rpc error: "
+                                       f"code = PermissionDenied desc = {detail}") from err
             verb = ("did not answer" if code in (grpc.StatusCode.UNAVAILABLE,
                                                  grpc.StatusCode.DEADLINE_EXCEEDED)
                     else "refused the call")

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import PubSubCloudEventError, PubSubMetadataError
+from ..tracing import SpanContext
 
 __all__ = [
     "CLOUDEVENT_CONTENT_TYPE",
@@ -145,12 +146,18 @@ def _kept_event(data: bytes, app_fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def new_envelope(*, app_id: str, pubsub: str, topic: str, data: bytes, content_type: str,
-                 metadata: Mapping[str, str], broker_ttl: bool = False) -> dict[str, Any]:
-    """daprd's NewCloudEvent + ApplyMetadata for one published message (see module doc)."""
+                 metadata: Mapping[str, str], broker_ttl: bool = False,
+                 trace: SpanContext | None = None) -> dict[str, Any]:
+    """daprd's NewCloudEvent + ApplyMetadata for one published message (see module doc).
+
+    ``trace`` is the publishing request's span: its traceparent/tracestate go into the event
+    unless ``metadata.cloudevent.*`` overrides them.
+    """
     overrides = {key[len(_OVERRIDE_PREFIX):].lower(): value for key, value in metadata.items()
                  if key.lower().startswith(_OVERRIDE_PREFIX)}
-    traceparent = overrides.get("traceparent") or overrides.get("traceid", "")
-    tracestate = overrides.get("tracestate", "")
+    traceparent = (overrides.get("traceparent") or overrides.get("traceid")
+                   or (trace.traceparent if trace else ""))
+    tracestate = overrides.get("tracestate", trace.tracestate if trace else "")
     if is_cloudevent_content_type(content_type):
         event = _kept_event(data, {"traceid": traceparent, "traceparent": traceparent,
                                    "tracestate": tracestate, "topic": topic,

@@ -41,6 +41,7 @@ from ..invoke.channel import (
     TopicStatus,
 )
 from ..resiliency import Policy, ResiliencyError
+from ..tracing import child, context_headers, parse_traceparent
 from .cloudevents import CLOUDEVENT_CONTENT_TYPE, dump_event, from_raw_payload, has_expired
 from .cloudevents import is_raw_payload as raw_payload_flag
 from .routing import RouteError, match_route
@@ -69,6 +70,14 @@ class _Dropped(Exception):
 
 def _is_delivery_error(error: BaseException) -> bool:
     return isinstance(error, DeliveryError)
+
+
+def _trace_headers(event: Mapping[str, Any]) -> dict[str, str]:
+    """daprd delivers under a new span of the event's trace (its ``traceparent``)."""
+    parent = event.get("traceparent") or event.get("traceid")
+    found = parse_traceparent(parent if isinstance(parent, str) else None,
+                              str(event.get("tracestate") or ""))
+    return context_headers(None if found is None else child(found))
 
 
 class MessageDelivery:
@@ -165,7 +174,7 @@ class MessageDelivery:
         try:
             reply = self.channel.deliver_topic_event(TopicEvent(
                 pubsub=sub.pubsub_name, topic=message.topic, path=path, event=event, body=body,
-                metadata=message.metadata))
+                metadata={**message.metadata, **_trace_headers(event)}))
         except AppChannelError as err:
             raise DeliveryError(f"error returned from app channel while sending pub/sub "
                                 f"event to app: {err}") from err

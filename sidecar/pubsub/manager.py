@@ -21,6 +21,7 @@ from ..errors import DaprError, PubSubEventsError
 from ..invoke.channel import AppChannel
 from ..resiliency import PUBSUB, Resiliency, ResiliencySpec
 from ..settings import MAX_STREAMING_SUBSCRIPTIONS, Settings
+from ..tracing import current
 from .cloudevents import CLOUDEVENT_CONTENT_TYPE, dump_event, is_raw_payload, new_envelope
 from .delivery import BulkDelivery, MessageDelivery
 from .publisher import BulkEntry, Publisher
@@ -63,7 +64,8 @@ class PubSubManager:
             return data, content_type
         event = new_envelope(app_id=self.app_id, pubsub=pubsub, topic=topic, data=data,
                              content_type=content_type, metadata=metadata,
-                             broker_ttl=_MESSAGE_TTL in component.features)
+                             broker_ttl=_MESSAGE_TTL in component.features,
+                             trace=current())
         return dump_event(event), CLOUDEVENT_CONTENT_TYPE
 
     def publish(self, pubsub: str, topic: str, data: bytes, content_type: str,
