@@ -45,10 +45,12 @@ def client_headers() -> dict[str, str]:
 
 
 def write_components(folder: Path, ids: dict[str, str], redis_address: str,
-                     db_url: str = MYSQL_DSN, events_topic: str | None = None) -> Path:
+                     db_url: str = MYSQL_DSN, events_topic: str | None = None,
+                     broker: str = "redis") -> Path:
     """The services profile for ``ids`` (function name -> app id), in ``folder``; the events
     table at ``db_url`` (MariaDB by default, or a ``sqlite:`` URL); events published to
-    ``events_topic`` and delivered to events-service, unless it is None."""
+    ``events_topic`` and delivered to events-service, unless it is None, through ``broker``:
+    ``redis`` (the services profile's) or ``sqlite`` (the embedded profile's file)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "secrets.json").write_text(json.dumps({"DB_URL": {"MYSQL": db_url}}))
     files = {
@@ -72,23 +74,27 @@ def write_components(folder: Path, ids: dict[str, str], redis_address: str,
             lines += ["scopes:", f"  - {scope}"]
         (folder / filename).write_text("\n".join(lines) + "\n")
     if events_topic is not None:
-        _write_event_path(folder, ids, redis_address, events_topic)
+        _write_event_path(folder, ids, redis_address, events_topic, broker)
     return folder
 
 
 def _write_event_path(folder: Path, ids: dict[str, str], redis_address: str,
-                      topic: str) -> None:
+                      topic: str, broker: str) -> None:
     """events-pubsub, the Subscription to ``topic`` and its delivery policy (as serverless.yaml
     renders them, with test-sized timings)."""
+    # A runtime killed mid-delivery: its pending events are claimed again after 3 s.
+    timings = [{"name": "processingTimeout", "value": "3s"},
+               {"name": "redeliverInterval", "value": "1s"}]
+    if broker == "sqlite":
+        kind, where = "pubsub.local.sqlite", [
+            {"name": "databasePath", "value": str(folder / "events-pubsub.db")}]
+    else:
+        kind, where = "pubsub.redis", [{"name": "redisHost", "value": redis_address},
+                                       {"name": "redisPassword", "value": ""}]
     (folder / "events-pubsub.yaml").write_text(yaml.safe_dump({
         "apiVersion": "dapr.io/v1alpha1", "kind": "Component",
         "metadata": {"name": "events-pubsub"},
-        "spec": {"type": "pubsub.redis", "version": "v1", "metadata": [
-            {"name": "redisHost", "value": redis_address},
-            {"name": "redisPassword", "value": ""},
-            # A runtime killed mid-delivery: its pending events are claimed again after 3 s.
-            {"name": "processingTimeout", "value": "3s"},
-            {"name": "redeliverInterval", "value": "1s"}]},
+        "spec": {"type": kind, "version": "v1", "metadata": where + timings},
         "scopes": list(ids.values())}))
     (folder / "events-to-db.yaml").write_text(yaml.safe_dump({
         "apiVersion": "dapr.io/v2alpha1", "kind": "Subscription",
@@ -120,7 +126,7 @@ def start_stack(stack: ExitStack, folder: Path, redis_address: str = "127.0.0.1:
                 env: dict[str, str] | None = None, names: tuple[str, ...] = (
                     "events", "grayscale", "classify"),
                 events_app_id: str | None = None, db_url: str = MYSQL_DSN,
-                pubsub: bool = True) -> Stack:
+                pubsub: bool = True, broker: str = "redis") -> Stack:
     """Runtimes and functions for ``names``; everything stops when ``stack`` closes.
 
     The events table is at ``db_url``: MariaDB by default, or a ``sqlite:`` URL for a table no
@@ -129,8 +135,9 @@ def start_stack(stack: ExitStack, folder: Path, redis_address: str = "127.0.0.1:
     ids = {"grayscale": f"image-api-grayscale-{suffix}", "classify": f"image-api-classify-{suffix}",
            "events": f"events-service-{suffix}"}
     topic = f"events-{suffix}" if pubsub else None
-    components = write_components(folder / "components", ids, redis_address, db_url, topic)
-    if topic is not None:
+    components = write_components(folder / "components", ids, redis_address, db_url, topic,
+                                  broker)
+    if topic is not None and broker == "redis":
         stack.callback(_delete_stream, redis_address, topic)
     result = Stack(folder, ids, topic)
     registry = folder / "registry"

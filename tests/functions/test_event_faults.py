@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -212,3 +213,41 @@ def test_killing_the_events_function_and_its_runtime_loses_no_event(
     print(f"\nevents function and runtime killed: {load.ok} answers, {rows} rows, "
           f"{distinct} distinct event ids")
     assert (rows, distinct) == (load.ok, load.ok)
+
+
+def test_embedded_profile_events_service_down_10s_loses_nothing(tmp_path: Path) -> None:
+    """The embedded profile's way: the broker is a SQLite file the runtimes share, the table a
+    sqlite: URL. events-service and its runtime stop (SIGTERM, as a person would) for 10 s."""
+    folder = tmp_path / "stack"
+    db = folder / "events.db"
+    with ExitStack() as exits:
+        stack = start_stack(exits, folder, names=("events", "grayscale"),
+                            db_url=f"sqlite:{db}", broker="sqlite")
+        events_fn, events_rt = stack.functions["events"], stack.sidecars["events"]
+        with _Load(stack.url("grayscale")) as load:
+            time.sleep(2)
+            events_fn.stop()
+            events_rt.process.terminate()
+            events_rt.process.wait(20)
+            time.sleep(_OUTAGE_SECONDS)
+            runtime = exits.enter_context(run_sidecar(
+                stack.ids["events"], [folder / "components"], app_port=events_fn.port,
+                registry_dir=folder / "registry", http_port=events_rt.http_port,
+                grpc_port=events_rt.grpc_port))
+            restarted = start_function("events", folder, {**runtime.env}, workers=1,
+                                       threads=4, port=events_fn.port)
+            exits.callback(restarted.stop)
+            time.sleep(2)
+        assert load.ok > 100 and set(load.statuses) == {200}
+
+        def rows() -> tuple[int, int]:
+            with sqlite3.connect(db) as conn:
+                found = conn.execute("SELECT COUNT(*), COUNT(DISTINCT event_id) FROM events "
+                                     "WHERE op_type = 'grayscale'").fetchone()
+            return int(found[0]), int(found[1])
+        _wait_for(lambda: rows()[0] >= load.ok, timeout=60)
+        time.sleep(1)
+        count, distinct = rows()
+    print(f"\nembedded profile, events service down {_OUTAGE_SECONDS} s: {load.ok} answers, "
+          f"{count} rows, {distinct} distinct event ids")
+    assert (count, distinct) == (load.ok, load.ok)
