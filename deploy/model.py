@@ -35,7 +35,8 @@ CREDENTIAL_FIELDS = frozenset({"url", "connectionString", "password", "redisPass
                                "sentinelPassword", "accessKey", "secretKey", "sessionToken"})
 #: Environment names the platform sets or that have their own field.
 _RESERVED_ENV = frozenset({"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION", "WORKERS",
-                          "THREADS", "DAPR_HTTP_PORT", "DAPR_GRPC_PORT", "APP_ID"})
+                          "THREADS", "DAPR_HTTP_PORT", "DAPR_GRPC_PORT", "DAPR_API_TOKEN",
+                          "APP_ID"})
 #: The secret store Dapr has built in on Kubernetes (no Component needed).
 _BUILTIN_SECRET_STORE = "kubernetes"
 #: Types only the local runtime knows (no daprd has them): refused in the kubernetes profile.

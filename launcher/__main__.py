@@ -2,6 +2,9 @@
 serve the web page with a proxy to the functions, restart any process that dies (with back-off,
 as Kubernetes does), and stop it all on Ctrl-C or SIGTERM.
 
+Every runtime requires one API token per run (``DAPR_API_TOKEN`` when set, else a random one),
+which each app gets in its environment too; the token is never printed.
+
 Exit codes: 0 after a requested stop, 1 when a port is taken, a process cannot start or keeps
 crashing, 2 for a bad run file or command line.
 """
@@ -9,6 +12,7 @@ crashing, 2 for a bad run file or command line.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -18,7 +22,15 @@ from types import FrameType
 
 from sidecar.settings import default_registry_dir
 
-from .plan import PROFILES, AppPlan, build_plan, find_taken_ports, proxy_routes
+from .plan import (
+    API_TOKEN_ENV,
+    PROFILES,
+    AppPlan,
+    build_plan,
+    find_taken_ports,
+    new_api_token,
+    proxy_routes,
+)
 from .restart import RestartPolicy
 from .runfile import RunFileError, load_run_file
 from .supervisor import CrashLoop, StartupError, Supervisor
@@ -131,17 +143,23 @@ def _table(plans: Sequence[AppPlan], web: WebServer, profile: str) -> str:
     return "\n".join(lines)
 
 
-def _ready_line(plans: Sequence[AppPlan], web: WebServer) -> str:
+def _token_note(given: bool) -> str:
+    source = f"${API_TOKEN_ENV}" if given else "a random one made for this run"
+    return f"runtimes require an API token ({source}; each function has it as ${API_TOKEN_ENV})"
+
+
+def _ready_line(plans: Sequence[AppPlan], web: WebServer, token_given: bool) -> str:
     """The one line saying the stack is up, with every URL a user may want."""
     functions = [f"{plan.app.target or plan.app.app_id} {plan.app_url}" for plan in plans
                  if plan.app_url]
     runtimes = [f"{plan.app.app_id} {plan.dapr_url}" for plan in plans]
     return (f"ready: web page {web.url} | functions {', '.join(functions) or '-'} | "
-            f"runtimes (Dapr HTTP) {', '.join(runtimes)} | Ctrl-C stops everything")
+            f"runtimes (Dapr HTTP) {', '.join(runtimes)} | {_token_note(token_given)} | "
+            "Ctrl-C stops everything")
 
 
 def _run(plans: Sequence[AppPlan], web: WebServer, supervisor: Supervisor,
-         stop: threading.Event, timeout: float) -> int:
+         stop: threading.Event, timeout: float, token_given: bool) -> int:
     for plan in plans:
         supervisor.start(plan.runtime)
     for plan in plans:
@@ -150,7 +168,7 @@ def _run(plans: Sequence[AppPlan], web: WebServer, supervisor: Supervisor,
     supervisor.wait_ready(timeout, stop.is_set)
     if stop.is_set():
         return 0
-    supervisor.say(_ready_line(plans, web))
+    supervisor.say(_ready_line(plans, web, token_given))
     supervisor.run(stop.is_set)
     return 0
 
@@ -160,8 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     policy = _policy(parser, args)
     registry_dir = args.registry_dir or default_registry_dir()
+    # One token per run, so no other local process can use a runtime's API (secrets included).
+    token_given = bool(os.environ.get(API_TOKEN_ENV))
     try:
-        plans = build_plan(load_run_file(args.file), args.profile, registry_dir.resolve())
+        plans = build_plan(load_run_file(args.file), args.profile, registry_dir.resolve(),
+                           new_api_token())
         routes = proxy_routes(plans)
     except RunFileError as err:
         print(f"launcher: {err}", file=sys.stderr)
@@ -187,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     print(_table(plans, web, args.profile), flush=True)
     try:
-        code = _run(plans, web, supervisor, stop, args.startup_timeout)
+        code = _run(plans, web, supervisor, stop, args.startup_timeout, token_given)
     except (StartupError, CrashLoop) as err:
         print(f"launcher: {err}", file=sys.stderr, flush=True)
         code = 1

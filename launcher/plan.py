@@ -1,15 +1,19 @@
 """What to start for a run file: one runtime and one app command per app, as the dapr CLI would.
 
-``build_plan(run_file, profile, registry_dir)`` is pure apart from picking free ports for apps
-that leave ``daprHTTPPort`` / ``daprGRPCPort`` out (the dapr CLI picks random ones too). Each
-``ProcessSpec`` says what to run, where, with which environment, and which URL answers once it
-is ready. ``find_taken_ports`` says which of the planned ports something else already holds.
+``build_plan(run_file, profile, registry_dir, api_token)`` is pure apart from picking free ports
+for apps that leave ``daprHTTPPort`` / ``daprGRPCPort`` out (the dapr CLI picks random ones too).
+Each ``ProcessSpec`` says what to run, where, with which environment, and which URL answers once
+it is ready. ``api_token``, when given, is every runtime's and every app's ``DAPR_API_TOKEN``:
+the runtimes then refuse any caller without it (daprd's API token authentication) and the dapr
+SDK in each app sends it. ``find_taken_ports`` says which of the planned ports something else
+already holds. ``new_api_token`` makes a token for one run.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import secrets
 import socket
 import sys
 from collections.abc import Iterable, Mapping
@@ -18,8 +22,8 @@ from pathlib import Path
 
 from .runfile import AppSpec, RunFile, RunFileError
 
-__all__ = ["PROFILES", "AppPlan", "ProcessSpec", "build_plan", "find_taken_ports", "free_port",
-           "proxy_routes"]
+__all__ = ["API_TOKEN_ENV", "PROFILES", "AppPlan", "ProcessSpec", "build_plan",
+           "find_taken_ports", "free_port", "new_api_token", "proxy_routes"]
 
 #: services: the run file's resources paths (Redis, MySQL); embedded: the ``embedded/`` folder
 #: inside each (nothing to install). A path that already is an ``embedded/`` folder counts as
@@ -27,6 +31,10 @@ __all__ = ["PROFILES", "AppPlan", "ProcessSpec", "build_plan", "find_taken_ports
 PROFILES = ("embedded", "services")
 _EMBEDDED_DIR = "embedded"
 _LOOPBACK = "127.0.0.1"
+#: daprd's (and the dapr SDK's) variable for the token every API call must carry.
+API_TOKEN_ENV = "DAPR_API_TOKEN"
+#: Random bytes in a generated token (43 URL-safe characters).
+_TOKEN_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,20 @@ def free_port(avoid: Iterable[int] = ()) -> int:
             return port
 
 
+def new_api_token(environ: Mapping[str, str] = os.environ) -> str:
+    """``DAPR_API_TOKEN`` from ``environ`` when set and not empty, else a fresh random one."""
+    return environ.get(API_TOKEN_ENV) or secrets.token_urlsafe(_TOKEN_BYTES)
+
+
+def _with_token(env: Mapping[str, str], api_token: str | None) -> dict[str, str]:
+    # Without a token, none may leak in from the launcher's own environment either: the
+    # runtime and its app must agree on one.
+    env = {k: v for k, v in env.items() if k != API_TOKEN_ENV}
+    if api_token:
+        env[API_TOKEN_ENV] = api_token
+    return env
+
+
 def _profile_path(path: Path, profile: str) -> Path:
     # dapr.yaml may point at either profile's folder (serverless.yaml's local.runProfile
     # chooses); the embedded one is always the `embedded` folder inside the services one.
@@ -87,7 +109,7 @@ def _resources(app: AppSpec, profile: str) -> tuple[Path, ...]:
 
 
 def _runtime(app: AppSpec, ports: tuple[int, int], resources: tuple[Path, ...],
-             registry_dir: Path) -> ProcessSpec:
+             registry_dir: Path, api_token: str | None) -> ProcessSpec:
     argv = [sys.executable, "-m", "sidecar", "--app-id", app.app_id, "--app-protocol", "http",
             "--dapr-http-port", str(ports[0]), "--dapr-grpc-port", str(ports[1]),
             "--log-level", app.log_level, "--registry-dir", str(registry_dir)]
@@ -98,12 +120,13 @@ def _runtime(app: AppSpec, ports: tuple[int, int], resources: tuple[Path, ...],
     if app.config_file is not None:
         argv += ["--config", str(app.config_file)]
     # Relative paths inside component files (secretsFile, rootPath) resolve from here.
+    # The health endpoint answers without the token, as daprd's does.
     return ProcessSpec(f"{app.app_id}:dapr", tuple(argv), app.app_dir,
-                       {**os.environ, "PYTHONUNBUFFERED": "1"},
+                       _with_token({**os.environ, "PYTHONUNBUFFERED": "1"}, api_token),
                        f"http://{_LOOPBACK}:{ports[0]}/v1.0/healthz")
 
 
-def _command(app: AppSpec, ports: tuple[int, int]) -> ProcessSpec:
+def _command(app: AppSpec, ports: tuple[int, int], api_token: str | None) -> ProcessSpec:
     bin_dir = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")
     env = {**os.environ, **app.env,
@@ -114,11 +137,13 @@ def _command(app: AppSpec, ports: tuple[int, int]) -> ProcessSpec:
     if app.app_port is not None:
         env["APP_PORT"] = str(app.app_port)
     ready = None if app.app_port is None else f"http://{_LOOPBACK}:{app.app_port}/"
-    return ProcessSpec(app.app_id, app.command, app.app_dir, env, ready)
+    return ProcessSpec(app.app_id, app.command, app.app_dir, _with_token(env, api_token), ready)
 
 
-def build_plan(run_file: RunFile, profile: str, registry_dir: Path) -> list[AppPlan]:
-    """Runtimes and commands for every app of ``run_file`` under ``profile``."""
+def build_plan(run_file: RunFile, profile: str, registry_dir: Path,
+               api_token: str | None = None) -> list[AppPlan]:
+    """Runtimes and commands for every app of ``run_file`` under ``profile``; with
+    ``api_token``, each runtime and each command gets it as ``DAPR_API_TOKEN``."""
     if profile not in PROFILES:
         raise RunFileError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
     taken = {port for app in run_file.apps
@@ -131,8 +156,9 @@ def build_plan(run_file: RunFile, profile: str, registry_dir: Path) -> list[AppP
         taken.add(grpc_port)
         ports = (http_port, grpc_port)
         plans.append(AppPlan(app, http_port, grpc_port,
-                             _runtime(app, ports, _resources(app, profile), registry_dir),
-                             _command(app, ports)))
+                             _runtime(app, ports, _resources(app, profile), registry_dir,
+                                      api_token),
+                             _command(app, ports, api_token)))
     return plans
 
 

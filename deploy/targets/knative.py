@@ -2,8 +2,12 @@
 
 The Dapr sidecar injector acts on the revision's pods through the annotations on
 ``spec.template``; Knative's own autoscaling annotations and ``containerConcurrency`` sit next
-to them. ``build-images.sh`` builds and pushes the images these Services run (deploy/Dockerfile,
-the function as a build argument).
+to them. ``dapr.io/api-token-secret`` names the Kubernetes Secret ``<service>-dapr-api-token``
+(key ``token``): the injector gives daprd its value as ``DAPR_API_TOKEN``, so daprd refuses
+callers without it, and the function container reads the same key into ``DAPR_API_TOKEN``,
+which the dapr SDK sends (docs.dapr.io "Enable API token authentication in Dapr").
+``build-images.sh`` builds and pushes the images these Services run (deploy/Dockerfile, the
+function as a build argument).
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ from typing import Any
 from deploy._yaml import document
 from deploy.model import Description, Function
 
-__all__ = ["API_VERSION", "BUILD_SCRIPT", "configuration_name", "dapr_annotations", "labels",
-           "render"]
+__all__ = ["API_TOKEN_SECRET_KEY", "API_VERSION", "BUILD_SCRIPT", "api_token_env",
+           "api_token_secret", "configuration_name", "dapr_annotations", "labels", "render"]
 
 _TARGET = "knative"
 API_VERSION = "serving.knative.dev/v1"
 BUILD_SCRIPT = "build-images.sh"
+#: The key of the API token Secret daprd's injector reads (``kubectl create secret generic
+#: <name> --from-literal=token=...``, as Dapr's docs create it).
+API_TOKEN_SECRET_KEY = "token"
+_API_TOKEN_ENV = "DAPR_API_TOKEN"
 #: Every function answers ``GET /`` with 200 (its help text), so it doubles as the probe.
 _PROBE_PATH = "/"
 
@@ -37,7 +45,20 @@ def dapr_annotations(d: Description, f: Function) -> dict[str, str]:
     return {"dapr.io/enabled": "true", "dapr.io/app-id": f.app_id,
             "dapr.io/app-port": str(d.provider["containerPort"]),
             "dapr.io/app-protocol": dapr["appProtocol"],
-            "dapr.io/config": configuration_name(d, f)}
+            "dapr.io/config": configuration_name(d, f),
+            "dapr.io/api-token-secret": api_token_secret(d)}
+
+
+def api_token_secret(d: Description) -> str:
+    """The Kubernetes Secret holding the service's Dapr API token (one for all its functions,
+    as ``make run`` uses one per run)."""
+    return f"{d.service}-dapr-api-token"
+
+
+def api_token_env(d: Description) -> dict[str, Any]:
+    """The container's ``DAPR_API_TOKEN``, read from the secret daprd's token comes from."""
+    return {"name": _API_TOKEN_ENV, "valueFrom": {"secretKeyRef": {
+        "name": api_token_secret(d), "key": API_TOKEN_SECRET_KEY}}}
 
 
 def configuration_name(d: Description, f: Function) -> str:
@@ -55,7 +76,7 @@ def _container(d: Description, f: Function) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "name": "function", "image": d.image(f),
         "ports": [{"name": "http1", "containerPort": port}],
-        "env": [{"name": k, "value": v} for k, v in f.env().items()],
+        "env": [*({"name": k, "value": v} for k, v in f.env().items()), api_token_env(d)],
     }
     if f.resources:
         spec["resources"] = {kind: dict(values) for kind, values in f.resources.items()}

@@ -22,7 +22,7 @@ from deploy._yaml import document
 from deploy.errors import RenderError
 from deploy.model import Description, Function, SecretRef
 from deploy.targets.components import metadata_items
-from deploy.targets.knative import dapr_annotations, labels
+from deploy.targets.knative import api_token_env, dapr_annotations, labels
 from deploy.targets.profile import subscription_resource
 
 __all__ = ["API_VERSION", "render"]
@@ -72,7 +72,8 @@ def _function(d: Description, f: Function) -> dict[str, Any]:
 def _serving(d: Description, f: Function) -> dict[str, Any]:
     env = {"PYTHONPATH": _BUILDPACK_APP_DIR, **f.env()}
     container: dict[str, Any] = {"name": "function", "imagePullPolicy": "IfNotPresent",
-                                 "env": [{"name": k, "value": v} for k, v in env.items()]}
+                                 "env": [*({"name": k, "value": v} for k, v in env.items()),
+                                         api_token_env(d)]}
     if f.resources:
         container["resources"] = {kind: dict(values) for kind, values in f.resources.items()}
     rules = [{"matches": [{"path": {"type": "Exact", "value": path}, "method": method.upper()}

@@ -123,6 +123,9 @@ class HTTPAppChannel(AppChannel):
             raise MalformedRequest(
                 "missing HTTP extension field: the target app speaks HTTP, pass http_verb")
         headers = forwarded_headers(request)
+        if request.body and "content-type" not in headers:
+            # daprd's InvokeMethodRequest.RawData: data without a content type is JSON.
+            headers["content-type"] = _JSON
         headers.pop(CALLER_HEADER, None)
         headers.pop(API_TOKEN_HEADER, None)
         headers[CALLEE_HEADER] = app_id

@@ -219,3 +219,29 @@ def test_openfunction_applies_the_same_subscriptions_as_kubernetes(rendered: Any
     assert "dapr" not in functions["events"]["spec"]["serving"]["triggers"]
     outputs = [o["dapr"] for o in functions["grayscale"]["spec"]["serving"]["outputs"]]
     assert {"name": "events-pubsub", "type": "pubsub.redis", "topic": "events"} in outputs
+
+
+def test_every_function_pod_uses_the_services_api_token_secret(rendered: Any,
+                                                                description_data: Any) -> None:
+    """daprd's injector reads dapr.io/api-token-secret (key ``token``) into daprd's
+    DAPR_API_TOKEN; the function reads the same key, and the dapr SDK sends it."""
+    secret = f"{description_data['service']}-dapr-api-token"
+    expected_env = {"name": "DAPR_API_TOKEN",
+                    "valueFrom": {"secretKeyRef": {"name": secret, "key": "token"}}}
+    pods = []
+    for target, _, resource in all_resources(rendered):
+        if target == "knative":
+            template = resource["spec"]["template"]
+            pods.append((template["metadata"]["annotations"], template["spec"]["containers"]))
+        elif target == "openfunction" and resource["kind"] == "Function":
+            serving = resource["spec"]["serving"]
+            pods.append((serving["annotations"], serving["template"]["containers"]))
+    assert len(pods) == 2 * len(description_data["functions"])
+    for pod_annotations, containers in pods:
+        assert pod_annotations["dapr.io/api-token-secret"] == secret
+        [container] = containers
+        assert [e for e in container["env"] if e["name"] == "DAPR_API_TOKEN"] == [expected_env]
+    # The token itself is never rendered: only a reference to the Secret.
+    assert not any("DAPR_API_TOKEN" in text for files in (rendered["local"],
+                                                          rendered["kubernetes"])
+                   for text in files.values())

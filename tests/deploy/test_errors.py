@@ -38,6 +38,8 @@ CASES = [  # (what to change, value or REMOVE, field the error must name, words 
     ("functions.grayscale.scaling", {"min": 5, "max": 2}, "functions.grayscale.scaling", "min"),
     ("functions.grayscale.environment", {"PORT": "1"}, "functions.grayscale.environment.PORT",
      "platform"),
+    ("functions.grayscale.environment", {"DAPR_API_TOKEN": "x"},
+     "functions.grayscale.environment.DAPR_API_TOKEN", "platform"),
     ("functions.grayscale.handler", "functions/grayscale/main", "functions.grayscale.handler",
      "does not match"),
     ("functions.grayscale.handler", "../outside/main.grayscale", "functions.grayscale.handler",

@@ -70,7 +70,13 @@ def test_every_rendered_manifest_validates_against_its_crd(rendered: Any,
      lambda r: r["spec"]["template"]["spec"].__setitem__("containerConcurrency", "eight")),
     (("serving.knative.dev/v1", "Service"),  # a misspelt field the API server would drop
      lambda r: r["spec"]["template"]["spec"]["containers"][0].__setitem__("imagePullPolicie", "")),
+    (("serving.knative.dev/v1", "Service"),  # a secretKeyRef without its key
+     lambda r: r["spec"]["template"]["spec"]["containers"][0]["env"][-1]["valueFrom"][
+         "secretKeyRef"].pop("key")),
     (("core.openfunction.io/v1beta2", "Function"), lambda r: r["spec"].pop("image")),
+    (("core.openfunction.io/v1beta2", "Function"),
+     lambda r: r["spec"]["serving"]["template"]["containers"][0]["env"][-1]["valueFrom"][
+         "secretKeyRef"].pop("key")),
     (("core.openfunction.io/v1beta2", "Function"),
      lambda r: r["spec"]["serving"]["scaleOptions"].__setitem__("minReplicas", "0")),
     (("dapr.io/v1alpha1", "Component"), lambda r: r["spec"].pop("type")),

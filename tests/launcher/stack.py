@@ -26,8 +26,8 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["REPO_ROOT", "LauncherProcess", "alive", "children", "descendants", "free_ports",
-           "processes_mentioning", "supervised", "unique_args", "write_run_dir"]
+__all__ = ["REPO_ROOT", "LauncherProcess", "alive", "children", "descendants", "environment",
+           "free_ports", "processes_mentioning", "supervised", "unique_args", "write_run_dir"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _READY = "launcher: ready"
@@ -96,6 +96,11 @@ def _read_args(pid: int, name: str) -> list[str]:
         return []
 
 
+def environment(pid: int) -> dict[str, str]:
+    """The environment ``pid`` was started with."""
+    return dict(item.split("=", 1) for item in _read_args(pid, "environ") if "=" in item)
+
+
 def supervised(launcher_pid: int) -> dict[str, int]:
     """The launcher's live children by log label: ``<app id>:dapr`` for a runtime (its
     ``--app-id``), ``<app id>`` for an app (its ``APP_ID``)."""
@@ -105,7 +110,7 @@ def supervised(launcher_pid: int) -> dict[str, int]:
         if "sidecar" in args and "--app-id" in args:
             found[f"{args[args.index('--app-id') + 1]}:dapr"] = pid
             continue
-        env = dict(item.split("=", 1) for item in _read_args(pid, "environ") if "=" in item)
+        env = environment(pid)
         if "APP_ID" in env:
             found[env["APP_ID"]] = pid
     return found
@@ -170,7 +175,9 @@ class LauncherProcess:
         process = subprocess.Popen(
             [sys.executable, "-m", "launcher", "--web-port", str(web_port), *args], cwd=cwd,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+            # A token of the test run's own would stand in for the launcher's random one.
+            env={**{k: v for k, v in os.environ.items() if k != "DAPR_API_TOKEN"},
+                 "PYTHONUNBUFFERED": "1", **(env or {})})
         launcher = cls(process, web_port, list(args))
         threading.Thread(target=launcher._read, daemon=True).start()
         return launcher

@@ -21,7 +21,9 @@ from .stack import (
     LauncherProcess,
     alive,
     descendants,
+    environment,
     processes_mentioning,
+    supervised,
     unique_args,
     write_run_dir,
 )
@@ -75,10 +77,30 @@ def test_one_ready_line_names_every_url(stack: LauncherProcess) -> None:
                      f"{app['appID']} http://127.0.0.1:{app['daprHTTPPort']}"]
     for text in expected:
         assert text in ready[0], (text, ready[0])
+    assert "runtimes require an API token (a random one made for this run;" in ready[0]
     # Every URL it names answers.
     for app in apps:
         for port, path in ((app["appPort"], "/"), (app["daprHTTPPort"], "/v1.0/healthz")):
             assert httpx.get(f"http://127.0.0.1:{port}{path}").status_code < 300
+
+
+def test_launched_runtimes_refuse_calls_without_the_runs_token(stack: LauncherProcess) -> None:
+    apps = {app["appID"]: app for app in
+            yaml.safe_load(Path(stack.option("--file")).read_text())["apps"]}
+    children = supervised(stack.process.pid)
+    tokens = {environment(children[label]).get("DAPR_API_TOKEN")
+              for app_id in apps for label in (app_id, f"{app_id}:dapr")}
+    [token] = tokens
+    assert token and len(token) >= 43
+    assert token not in stack.output
+    for app in apps.values():
+        url = f"http://127.0.0.1:{app['daprHTTPPort']}/v1.0/metadata"
+        refused = httpx.get(url)
+        # daprd's APITokenAuthMiddleware: 401, plain-text body.
+        assert (refused.status_code, refused.text) == (401, "invalid api token\n")
+        assert httpx.get(url, headers={"dapr-api-token": "wrong"}).status_code == 401
+        answer = httpx.get(url, headers={"dapr-api-token": token})
+        assert answer.status_code == 200 and answer.json()["id"] == app["appID"]
 
 
 def test_grayscale_through_the_proxy(stack: LauncherProcess, seed_data: Path) -> None:
