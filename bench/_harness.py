@@ -35,7 +35,8 @@ import yaml
 from sidecar.testing import free_port, run_sidecar, start_function
 
 __all__ = ["APP_IDS", "CONCURRENCY", "REPO_ROOT", "SECONDS", "SERVER", "BenchStack", "Result",
-           "Throughput", "function_stack", "http_throughput", "load_function_module", "per_call_ms",
+           "Throughput", "app_server", "function_stack", "http_throughput",
+           "load_function_module", "per_call_ms",
            "percentile_ms", "report", "results", "results_table", "runtime_for",
            "seed_file", "shipped_config", "time_to_first_answer"]
 
@@ -316,3 +317,55 @@ def function_stack(name: str, workers: int = 1, threads: int = 4,
             stack.callback(fn.stop)
             urls[app] = fn.url
         yield BenchStack(urls[name], urls["events"])
+
+
+# --- a bare app --------------------------------------------------------------------------
+
+#: A keep-alive HTTP/1.1 app (stdlib only): ``GET /dapr/subscribe`` answers argv[1] (JSON),
+#: ``GET /count`` the number of ``POST /events`` so far, any other POST echoes its body.
+_APP_SERVER = """
+import sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+subscriptions, lock, count = sys.argv[1].encode(), threading.Lock(), [0]
+class App(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
+    def log_message(self, *args): pass
+    def answer(self, body, kind="application/json"):
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        self.answer(subscriptions if self.path == "/dapr/subscribe" else str(count[0]).encode())
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.startswith("/events"):
+            with lock:
+                count[0] += 1
+            body = b""
+        self.answer(body, self.headers.get("Content-Type") or "application/octet-stream")
+server = ThreadingHTTPServer(("127.0.0.1", 0), App)
+server.daemon_threads = True
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(server.server_address[1], flush=True)
+sys.stdin.read()
+"""
+
+
+@contextmanager
+def app_server(subscriptions: Sequence[Mapping[str, object]] = ()) -> Iterator[int]:
+    """A bare HTTP app in its own process (see ``_APP_SERVER``); yields its port. It serves
+    ``subscriptions`` as its programmatic ones and exits when the block ends."""
+    process = subprocess.Popen([sys.executable, "-c", _APP_SERVER, json.dumps(list(subscriptions))],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        yield int(process.stdout.readline())
+        process.stdin.close()
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
