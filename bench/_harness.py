@@ -35,7 +35,7 @@ import yaml
 from sidecar.testing import free_port, run_sidecar, start_function
 
 __all__ = ["APP_IDS", "CONCURRENCY", "REPO_ROOT", "SECONDS", "SERVER", "BenchStack", "Result",
-           "Throughput", "app_server", "function_stack", "http_throughput",
+           "Throughput", "app_server", "function_stack", "http_throughput", "interleaved",
            "load_function_module", "per_call_ms",
            "percentile_ms", "report", "results", "results_table", "runtime_for",
            "seed_file", "shipped_config", "time_to_first_answer"]
@@ -114,6 +114,25 @@ def results_table(rows: Sequence[tuple[str, Result]], crashed: Sequence[str] = (
 def seed_file(name: str) -> bytes:
     """A file of the seed data (``$SEED_DATA_DIR`` or ``../shared/seed-data``)."""
     return (_SEED_DATA / name).read_bytes()
+
+
+def interleaved(probes: Mapping[str, Callable[[], object]], n: int, block: int,
+                warmup: int) -> dict[str, list[float]]:
+    """``n`` timed calls (seconds) of every probe, alternating blocks of ``block`` between
+    them, after ``warmup`` untimed calls of each: so a noisy machine hits all alike."""
+    clock = time.perf_counter
+    for probe in probes.values():
+        for _ in range(warmup):
+            probe()
+    samples: dict[str, list[float]] = {name: [] for name in probes}
+    for start in range(0, n, block):
+        for name, probe in probes.items():
+            into = samples[name]
+            for _ in range(min(block, n - start)):
+                began = clock()
+                probe()
+                into.append(clock() - began)
+    return samples
 
 
 def load_function_module(name: str) -> ModuleType:

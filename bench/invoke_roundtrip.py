@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 import unittest.mock
 import warnings
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from dapr.clients.grpc.client import DaprGrpcClient
 from dapr.proto import api_service_v1, api_v1, common_v1
 from google.protobuf import any_pb2
 
-from bench._harness import REPO_ROOT, app_server, percentile_ms, report
+from bench._harness import REPO_ROOT, app_server, interleaved, percentile_ms, report
 from sidecar.testing import run_sidecar
 
 __all__ = ["main"]
@@ -46,21 +45,6 @@ _STARTUP_TIMEOUT = 30.0
 _Probe = Callable[[], object]
 
 
-def _measure(probes: dict[str, _Probe], n: int, block: int) -> dict[str, list[float]]:
-    """``n`` timed calls of every probe, alternating blocks of ``block`` between them."""
-    clock = time.perf_counter
-    for probe in probes.values():
-        for _ in range(_WARMUP):
-            probe()
-    samples: dict[str, list[float]] = {name: [] for name in probes}
-    for start in range(0, n, block):
-        for name, probe in probes.items():
-            into = samples[name]
-            for _ in range(min(block, n - start)):
-                began = clock()
-                probe()
-                into.append(clock() - began)
-    return samples
 
 
 def _probes(client: DaprGrpcClient, stub: api_service_v1.DaprStub,
@@ -126,6 +110,7 @@ def main() -> int:
                                                              retries=False))
         with warnings.catch_warnings():  # the SDK marks gRPC invoke_method as deprecated
             warnings.simplefilter("ignore", DeprecationWarning)
-            samples = _measure(_probes(client, api_service_v1.DaprStub(channel), app), n, block)
+            samples = interleaved(_probes(client, api_service_v1.DaprStub(channel), app), n,
+                                  block, _WARMUP)
     _report(samples, n, block)
     return 0

@@ -30,7 +30,7 @@ from typing import Any
 import redis
 from dapr.clients import DaprClient
 
-from bench._harness import REPO_ROOT, app_server, percentile_ms, report
+from bench._harness import REPO_ROOT, app_server, interleaved, percentile_ms, report
 from sidecar.testing import run_sidecar
 
 __all__ = ["main"]
@@ -86,20 +86,7 @@ def _wait_delivered(app_port: int, expected: int) -> None:
 
 def _latency(publish: Callable[[], object], direct: Callable[[], object], n: int,
              block: int) -> dict[str, list[float]]:
-    clock = time.perf_counter
-    probes = {"sdk": publish, "direct": direct}
-    for probe in probes.values():
-        for _ in range(_WARMUP):
-            probe()
-    samples: dict[str, list[float]] = {name: [] for name in probes}
-    for start in range(0, n, block):
-        for name, probe in probes.items():
-            into = samples[name]
-            for _ in range(min(block, n - start)):
-                began = clock()
-                probe()
-                into.append(clock() - began)
-    return samples
+    return interleaved({"sdk": publish, "direct": direct}, n, block, _WARMUP)
 
 
 def _runtime_rate(client: DaprClient, app_port: int, topic: str, events: int) -> float:

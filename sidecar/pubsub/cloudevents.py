@@ -43,6 +43,7 @@ __all__ = [
     "is_raw_payload",
     "is_string_content_type",
     "new_envelope",
+    "read_event",
     "rfc3339",
 ]
 
@@ -186,6 +187,22 @@ def from_raw_payload(data: bytes, topic: str, pubsub: str) -> dict[str, Any]:
             "datacontenttype": "application/octet-stream", "source": DEFAULT_SOURCE,
             "type": DEFAULT_TYPE, "topic": topic, "pubsubname": pubsub,
             "data_base64": base64.b64encode(data).decode("ascii")}
+
+
+def read_event(data: bytes, topic: str, pubsub: str, raw: bool) -> dict[str, Any]:
+    """The CloudEvent a broker message holds (a raw payload wrapped as one); ValueError saying
+    why, in daprd's words, when it cannot be read."""
+    if raw:
+        return from_raw_payload(data, topic, pubsub)
+    try:
+        event = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"error deserializing cloud event in pubsub {pubsub} and topic "
+                         f"{topic}: {err}") from err
+    if not isinstance(event, dict):
+        raise ValueError(f"error deserializing cloud event in pubsub {pubsub} and topic "
+                         f"{topic}: not a JSON object")
+    return event
 
 
 def has_expired(event: Mapping[str, Any]) -> bool:

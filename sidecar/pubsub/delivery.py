@@ -21,7 +21,6 @@ by its status.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -42,7 +41,7 @@ from ..invoke.channel import (
 )
 from ..resiliency import Policy, ResiliencyError
 from ..tracing import child, context_headers, parse_traceparent
-from .cloudevents import CLOUDEVENT_CONTENT_TYPE, dump_event, from_raw_payload, has_expired
+from .cloudevents import CLOUDEVENT_CONTENT_TYPE, dump_event, has_expired, read_event
 from .cloudevents import is_raw_payload as raw_payload_flag
 from .routing import RouteError, match_route
 from .subscriptions import Subscription
@@ -107,19 +106,12 @@ class MessageDelivery:
 
     def event_of(self, message: Message) -> tuple[dict[str, Any], bytes]:
         """(the CloudEvent, the body to POST); DeliveryError when it cannot be read."""
-        sub = self.subscription
-        if self.raw:
-            event = from_raw_payload(message.data, message.topic, sub.pubsub_name)
-            return event, dump_event(event)
         try:
-            event = json.loads(message.data)
-        except (UnicodeDecodeError, ValueError) as err:
-            raise DeliveryError(f"error deserializing cloud event in pubsub "
-                                f"{sub.pubsub_name} and topic {message.topic}: {err}") from err
-        if not isinstance(event, dict):
-            raise DeliveryError(f"error deserializing cloud event in pubsub {sub.pubsub_name} "
-                                f"and topic {message.topic}: not a JSON object")
-        return event, message.data
+            event = read_event(message.data, message.topic, self.subscription.pubsub_name,
+                               self.raw)
+        except ValueError as err:
+            raise DeliveryError(str(err)) from err
+        return event, dump_event(event) if self.raw else message.data
 
     def route_of(self, event: Mapping[str, Any]) -> str:
         """The app path for ``event``; _Dropped when expired or no rule matches."""

@@ -17,7 +17,6 @@ once; one more is refused with ``StreamLimitReached`` so streams cannot take eve
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -32,7 +31,7 @@ import grpc
 from ..components.pubsub.base import Message, PublishRequest
 from ..components.pubsub.base import Subscription as BrokerSubscription
 from ..errors import DaprError, PubSubForbidden, PubSubNotFound
-from .cloudevents import from_raw_payload, has_expired, is_raw_payload
+from .cloudevents import has_expired, is_raw_payload, read_event
 from .publisher import Publisher
 from .routing import Rule
 from .subscriptions import Subscription
@@ -186,18 +185,11 @@ class TopicStream:
         raise _Failed(reason)
 
     def _event_of(self, message: Message) -> dict[str, Any]:
-        sub = self.subscription
-        if self._raw:
-            return from_raw_payload(message.data, message.topic, sub.pubsub_name)
         try:
-            event = json.loads(message.data)
-        except (UnicodeDecodeError, ValueError) as err:
-            raise _Failed(f"error deserializing cloud event in pubsub {sub.pubsub_name} and "
-                          f"topic {message.topic}: {err}") from err
-        if not isinstance(event, dict):
-            raise _Failed(f"error deserializing cloud event in pubsub {sub.pubsub_name} and "
-                          f"topic {message.topic}: not a JSON object")
-        return event
+            return read_event(message.data, message.topic, self.subscription.pubsub_name,
+                              self._raw)
+        except ValueError as err:
+            raise _Failed(str(err)) from err
 
     def _exchange(self, event: Mapping[str, Any]) -> str:
         """Send ``event`` and wait for the client's status (``_GONE`` if the stream ends)."""
