@@ -19,6 +19,7 @@ from ._cli import parse_settings
 from .components.loader import load_components
 from .configuration import ConfigurationError, load_configuration
 from .errors import ComponentConfigError
+from .logfmt import configure, load_options
 from .runtime import Runtime
 from .settings import LOG_LEVELS, SHUTDOWN_GRACE, Settings
 
@@ -28,10 +29,16 @@ _log = logging.getLogger("sidecar")
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=LOG_LEVELS[settings.log_level], stream=sys.stderr,
-        format=f"time=%(asctime)s level=%(levelname)s app_id={settings.app_id} "
-               "scope=%(name)s msg=%(message)s")
+    # One line per record, repeated faults summarised, LOG_FORMAT=json (sidecar/logfmt.py).
+    try:
+        options = load_options()
+    except ValueError as err:  # a bad value exits as a bad flag does (argparse: 2)
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure(LOG_LEVELS[settings.log_level],
+              f"time=%(asctime)s level=%(levelname)s app_id={settings.app_id} "
+              "scope=%(name)s msg=%(message)s", options,
+              static={"app_id": settings.app_id}, stream=sys.stderr)
     # werkzeug and httpx log every request at INFO; daprd does not.
     for noisy in ("werkzeug", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, LOG_LEVELS[settings.log_level]))

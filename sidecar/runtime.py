@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 import grpc
@@ -100,8 +101,11 @@ def _reported(fallback: type[DaprError], prefix: str, code: str | None = None,
         DaprError.__init__(wrapped, f"{prefix}{err.message}", resource_name=binding,
                            metadata=_binding_detail(binding, err.message))
         wrapped.code = code or err.code
+        if wrapped.http_status >= HTTPStatus.INTERNAL_SERVER_ERROR:  # a component's fault
+            _log.warning("component call failed: %s", wrapped)  # summarised when repeated
         raise wrapped from err
     except ResiliencyError as err:  # a timeout or an open circuit breaker, said as daprd does
+        _log.warning("component call failed: %s%s", prefix, err)
         raise fallback(f"{prefix}{err}") from err
     except Exception as err:
         _log.exception("component failure")

@@ -15,8 +15,10 @@ __all__ = [
     "MAX_AGE",
     "ORIGIN",
     "REQUEST_HEADERS",
+    "REQUEST_ID",
     "RESULT_KEY",
     "RETRY_AFTER",
+    "TRACEPARENT",
 ]
 
 ACCEPT = "Accept"
@@ -28,6 +30,10 @@ ORIGIN = "Origin"
 RETRY_AFTER = "Retry-After"
 #: grayscale's answer: where its result was stored in the ``images`` binding.
 RESULT_KEY = "X-Result-Key"
+#: The request's id, taken from the caller or made, returned on every answer (access.py).
+REQUEST_ID = "X-Request-Id"
+#: W3C trace context (https://www.w3.org/TR/trace-context/); its trace id is a request id.
+TRACEPARENT = "traceparent"
 
 # CORS (https://fetch.spec.whatwg.org/#http-cors-protocol)
 ALLOW_HEADERS = "Access-Control-Allow-Headers"

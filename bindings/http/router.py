@@ -29,7 +29,7 @@ _log = logging.getLogger(__name__)
 Handler = Callable[[flask.Request], flask.Response]
 
 #: Headers a browser page may read from our answers.
-_EXPOSED_HEADERS = ", ".join((headers.RETRY_AFTER, headers.RESULT_KEY))
+_EXPOSED_HEADERS = ", ".join((headers.RETRY_AFTER, headers.RESULT_KEY, headers.REQUEST_ID))
 _PREFLIGHT_MAX_AGE = "600"
 _DRAIN_CHUNK = 64 * 1024
 

@@ -21,6 +21,13 @@ Settings (environment, read once per process; docs/functions.md has the same tab
     LIMIT_REQUEST_FIELDS        100       header fields (gunicorn's check; past it 431)
     LIMIT_REQUEST_FIELD_SIZE    8190      bytes of one header field (past it 431)
     LIMIT_REQUEST_LINE          8190      bytes of the request line (past it 414)
+    LOG_LEVEL                   info      debug, info, warn, error: the function's log
+    LOG_FORMAT                  text      text (key=value lines) or json (one object a line)
+    LOG_REPEAT_SECONDS          10        a repeated fault: first line, then one summary per
+                                          interval (0: every one)
+
+Logging (``sidecar.logfmt``, configured once in the master before the workers fork): one line
+per record, one access line per request (``access.py``), repeated faults summarised.
 """
 
 from __future__ import annotations
@@ -34,11 +41,16 @@ from typing import Any
 
 import gunicorn.app.base
 
+from sidecar import logfmt
+
 from .. import settings
 
-__all__ = ["ServingApplication", "ServingSettings", "get", "gunicorn_options", "load", "main"]
+__all__ = ["ServingApplication", "ServingSettings", "configure_logging", "get", "gunicorn_options",
+           "load", "main"]
 
 _WORKER_CLASS = "bindings.http.worker.BufferingWorker"
+_LOGGER_CLASS = "bindings.http.access.AccessLogger"
+_TEXT_FORMAT = "time=%(asctime)s level=%(levelname)s scope=%(name)s msg=%(message)s"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 
@@ -54,11 +66,19 @@ class ServingSettings:
     limit_request_fields: int = 100
     limit_request_field_size: int = 8190
     limit_request_line: int = 8190
+    log_level: str = "info"
+
+
+def _parse_level(name: str, raw: str) -> str:
+    level = raw.strip().lower()
+    if level not in logfmt.LEVELS:
+        raise ValueError(f"{name} must be one of {', '.join(logfmt.LEVELS)}, got {raw!r}")
+    return level
 
 
 def load(environ: Mapping[str, str] | None = None) -> ServingSettings:
     """The serving settings from ``environ`` (default ``os.environ``)."""
-    return settings.read(ServingSettings, environ)
+    return settings.read(ServingSettings, environ, {"log_level": _parse_level})
 
 
 @functools.cache
@@ -79,11 +99,19 @@ def gunicorn_options(host: str, port: int,
         "timeout": int(environ.get("CLOUD_RUN_TIMEOUT_SECONDS") or 0),
         "loglevel": environ.get("GUNICORN_LOG_LEVEL") or "error",
         "worker_class": _WORKER_CLASS,
+        "logger_class": _LOGGER_CLASS,
         "keepalive": serving.keepalive_seconds,
         "limit_request_fields": serving.limit_request_fields,
         "limit_request_field_size": serving.limit_request_field_size,
         "limit_request_line": serving.limit_request_line,
     }
+
+
+def configure_logging(environ: Mapping[str, str] | None = None) -> None:
+    """The process's logging: LOG_LEVEL, LOG_FORMAT, LOG_REPEAT_SECONDS (module docstring)."""
+    environ = os.environ if environ is None else environ
+    level = logfmt.LEVELS[load(environ).log_level]
+    logfmt.configure(level, _TEXT_FORMAT, logfmt.load_options(environ))
 
 
 class ServingApplication(gunicorn.app.base.BaseApplication):
@@ -124,6 +152,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     import functions_framework
 
     args = _parser().parse_args(argv)
+    try:
+        configure_logging()
+    except ValueError as err:
+        _parser().error(str(err))
     app = functions_framework.create_app(args.target, args.source, args.signature_type)
     if args.debug:
         from functions_framework._http import create_server

@@ -19,7 +19,8 @@ three things, nothing else:
    ``linger_bytes`` or ``linger_seconds``, so a client that sends its whole body before reading
    (urllib, requests) sees the answer instead of a connection reset.
 
-Its settings are ``bindings.http.serving``'s (``serving.get()``).
+Its settings are ``bindings.http.serving``'s (``serving.get()``). Every answer, its own
+included, gets an ``X-Request-Id`` and one access line (``access.py``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from .. import settings
-from . import framing, serving
+from . import access, framing, headers, serving
 
 __all__ = ["BufferingWorker", "ClientTimeout", "error_answer"]
 
@@ -83,7 +84,8 @@ class ClientTimeout(TimeoutError):
     """
 
 
-def error_answer(status: HTTPStatus, message: str, detail: Any = None) -> bytes:
+def error_answer(status: HTTPStatus, message: str, detail: Any = None,
+                 request_id: str | None = None) -> bytes:
     """A whole HTTP/1.1 answer with the project's JSON error body; it closes the connection."""
     body = json.dumps({"error": message, "detail": detail}, separators=(",", ":")).encode()
     origin = "*" if "*" in settings.get().cors_allowed_origins else None
@@ -91,6 +93,8 @@ def error_answer(status: HTTPStatus, message: str, detail: Any = None) -> bytes:
             f"Content-Length: {len(body)}", "Connection: close"]
     if origin:
         head.append(f"Access-Control-Allow-Origin: {origin}")
+    if request_id:
+        head.append(f"{headers.REQUEST_ID}: {request_id}")
     return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
 
 
@@ -134,6 +138,7 @@ class _Reading:
     deadline: float
     data: bytearray = field(default_factory=bytearray)
     last: framing.Scan | None = None
+    first_byte: float | None = None
 
 
 @dataclass
@@ -207,7 +212,8 @@ class BufferingWorker(ThreadWorker):
             self._drop(state)
             return
         if not state.data:
-            state.deadline = time.monotonic() + self.options.read_timeout_seconds
+            state.first_byte = time.monotonic()
+            state.deadline = state.first_byte + self.options.read_timeout_seconds
         state.data += data
         self._check(state)
 
@@ -249,8 +255,14 @@ class BufferingWorker(ThreadWorker):
         conn = self._forget(state)
         self.nr_conns -= 1
         self.log.warning("refused a request from %s: %s", conn.client, message)
+        rid = access.request_id()
         with contextlib.suppress(OSError):
-            conn.sock.send(error_answer(status, message, detail))
+            conn.sock.send(error_answer(status, message, detail, rid))
+        method, _, rest = bytes(state.data[:1024]).partition(b" ")
+        path = rest.partition(b" ")[0]
+        took = None if state.first_byte is None else (time.monotonic() - state.first_byte) * 1000
+        access.log_access(_printable(method), _printable(path), status, took,
+                          _address(conn.client), rid)
         self.linger(conn.sock)
 
     # -- time bounds (the base loop calls murder_pending about once a second) --------------
@@ -325,7 +337,32 @@ class BufferingWorker(ThreadWorker):
             self.log.exception("error handling a request from %s", addr)
         else:
             self.log.warning("invalid request from %s: %s", addr, exc)
+        given = dict((k.lower(), v) for k, v in getattr(req, "headers", None) or [])
+        rid = access.request_id(given.get(headers.REQUEST_ID.lower()),
+                                given.get(headers.TRACEPARENT))
         try:
-            client.sendall(error_answer(status, reason))
+            client.sendall(error_answer(status, reason, request_id=rid))
         except OSError:
             self.log.debug("could not send the error answer")
+        access.log_access(_printable(getattr(req, "method", None)),
+                          _printable(getattr(req, "uri", None)), status, None, _address(addr),
+                          rid)
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi: Any = access.with_request_id(self.wsgi)
+
+
+def _printable(value: str | bytes | None, limit: int = 200) -> str:
+    """A request's method or path as far as it was read, safe for one log line ("-" if none)."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    text = "".join(c if c.isprintable() and not c.isspace() else "?" for c in value or "")
+    return text[:limit] or "-"
+
+
+def _address(addr: Any) -> str:
+    """The client's address from gunicorn's ``(host, port)`` (or whatever it holds)."""
+    if isinstance(addr, (tuple, list)) and addr:
+        return str(addr[0])
+    return str(addr or "-")
