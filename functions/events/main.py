@@ -93,6 +93,10 @@ _PAGING_NUMBER = re.compile(r"[0-9]{1,19}")
 _FIELDS = ("event_ts", "op_type", "input_size")
 _EVENT_ID = "event_id"
 
+#: Bound on each schema statement (once per process): DDL waits for a metadata lock while
+#: other connections use the table, longer than an insert should ever take.
+_SCHEMA_TIMEOUT_SECONDS = 10.0
+
 _table_lock = threading.Lock()
 _table_ready = False
 
@@ -113,9 +117,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EventsSettings:
 config = load_settings()
 
 
-def _invoke(operation: str, sql: str, params: list[Any] | None = None) -> bytes | None:
-    """Run ``sql`` through the events binding; ServiceUnavailable when that fails."""
-    timeout = settings.get().binding_timeout_seconds
+def _invoke(operation: str, sql: str, params: list[Any] | None = None,
+            timeout: float | None = None) -> bytes | None:
+    """Run ``sql`` through the events binding (within ``timeout``, default
+    BINDING_TIMEOUT_SECONDS); ServiceUnavailable when that fails."""
+    timeout = settings.get().binding_timeout_seconds if timeout is None else timeout
     metadata = {"sql": sql}
     if params is not None:
         metadata["params"] = json.dumps(params)
@@ -155,7 +161,7 @@ def _ensure_table() -> None:
 
 def _create_table() -> None:
     """CREATE TABLE IF NOT EXISTS, then bring a table made earlier up to date."""
-    _invoke("exec", _CREATE_TABLE)
+    _invoke("exec", _CREATE_TABLE, timeout=_SCHEMA_TIMEOUT_SECONDS)
     _convert_to_utf8mb4()
     _ensure_event_id()
 
@@ -163,7 +169,7 @@ def _create_table() -> None:
 def _convert_to_utf8mb4() -> None:
     """Convert an existing table that is not utf8mb4 (every row kept)."""
     try:
-        data = _invoke("query", _COLUMN_CHARSET)
+        data = _invoke("query", _COLUMN_CHARSET, timeout=_SCHEMA_TIMEOUT_SECONDS)
     except ServiceUnavailable:
         # No information_schema: the sqlite backend, whose text is always Unicode.
         return
@@ -171,7 +177,7 @@ def _convert_to_utf8mb4() -> None:
     charset = str((rows or [{}])[0].get("charset") or _UTF8MB4)
     if charset.lower() != _UTF8MB4:
         _log.warning("converting table events from %s to %s", charset, _UTF8MB4)
-        _invoke("exec", _CONVERT_TABLE)
+        _invoke("exec", _CONVERT_TABLE, timeout=_SCHEMA_TIMEOUT_SECONDS)
 
 
 def _ensure_event_id() -> None:
@@ -182,7 +188,7 @@ def _ensure_event_id() -> None:
             raise ServiceUnavailable("the events database is not available",
                                      {"binding": config.events_binding})
         _log.warning("adding column event_id to table events (existing rows keep NULL)")
-        _invoke("exec", _ADD_EVENT_ID)
+        _invoke("exec", _ADD_EVENT_ID, timeout=_SCHEMA_TIMEOUT_SECONDS)
     exists = _attempt("exec", _INDEX_EVENT_ID)
     if exists is not None and not any(text in exists.lower() for text in _INDEX_EXISTS):
         raise ServiceUnavailable("the events database is not available",
@@ -193,7 +199,7 @@ def _attempt(operation: str, sql: str) -> str | None:
     """Run ``sql``; None when it worked, else the database's error text (for the caller to
     tell an expected refusal from an outage)."""
     try:
-        _invoke(operation, sql)
+        _invoke(operation, sql, timeout=_SCHEMA_TIMEOUT_SECONDS)
     except ServiceUnavailable as err:
         return str(err.__cause__)
     return None
