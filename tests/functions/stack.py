@@ -99,7 +99,9 @@ def _write_event_path(folder: Path, ids: dict[str, str], redis_address: str,
     (folder / "events-to-db.yaml").write_text(yaml.safe_dump({
         "apiVersion": "dapr.io/v2alpha1", "kind": "Subscription",
         "metadata": {"name": "events-to-db"},
-        "spec": {"pubsubname": "events-pubsub", "topic": topic, "routes": {"default": "/event"}},
+        "spec": {"pubsubname": "events-pubsub", "topic": topic, "routes": {"default": "/event"},
+                 "bulkSubscribe": {"enabled": True, "maxMessagesCount": 100,
+                                   "maxAwaitDurationMs": 200}},
         "scopes": [ids["events"]]}))
     (folder / "resiliency.yaml").write_text(yaml.safe_dump({
         "apiVersion": "dapr.io/v1alpha1", "kind": "Resiliency", "metadata": {"name": "events"},
