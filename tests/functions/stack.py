@@ -26,8 +26,8 @@ from pathlib import Path
 import redis
 import yaml
 
+from sidecar.testing import Sidecar, run_sidecar
 from tests.conftest import MYSQL_DSN
-from tests.dapr_runtime import Sidecar, run_sidecar
 
 from .processes import FunctionProcess, free_port, start_function
 

@@ -18,8 +18,8 @@ import httpx
 import pytest
 import redis
 
+from sidecar.testing import free_port, run_sidecar
 from tests.conftest import REDIS_URL
-from tests.dapr_runtime import free_port, run_sidecar
 
 from .helpers import EXTERNAL_URL, component_doc, unique_id, wait_until, write_components
 

@@ -14,7 +14,7 @@ import pytest
 from dapr.clients.exceptions import DaprGrpcError
 from dapr.proto import api_service_v1, api_v1
 
-from tests.dapr_runtime import Sidecar, run_sidecar
+from sidecar.testing import Sidecar, run_sidecar
 from tests.sidecar.fake_app import FakeApp, run_fake_app
 from tests.sidecar.helpers import component_doc, unique_id, write_components
 

@@ -14,8 +14,8 @@ from dapr.clients import DaprClient
 from dapr.clients.exceptions import DaprGrpcError
 from dapr.conf import settings as sdk_settings
 
+from sidecar.testing import Sidecar, run_sidecar
 from tests.conftest import REDIS_URL
-from tests.dapr_runtime import Sidecar, run_sidecar
 from tests.sidecar.helpers import component_doc, unique_id, write_components
 
 _REDIS_HOST = REDIS_URL.split("://", 1)[1].split("/", 1)[0]

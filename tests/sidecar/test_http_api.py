@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.dapr_runtime import run_sidecar
+from sidecar.testing import run_sidecar
 
 from .helpers import EXTERNAL_URL, component_doc, unique_id, write_components
 

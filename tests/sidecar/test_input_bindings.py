@@ -15,7 +15,7 @@ from sidecar.components.bindings.base import Deliver, InputBinding
 from sidecar.input_bindings import InputBindingDelivery
 from sidecar.invoke.app_channel import HTTPAppChannel
 from sidecar.settings import Settings
-from tests.dapr_runtime import free_port, run_sidecar
+from sidecar.testing import free_port, run_sidecar
 
 from .fake_app import run_fake_app
 from .helpers import component_doc, unique_id, write_components

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.dapr_runtime import run_sidecar
+from sidecar.testing import run_sidecar
 from tests.sidecar.components.state.test_redis_outage import TcpProxy
 from tests.sidecar.helpers import component_doc, unique_id, write_components
 

@@ -42,7 +42,7 @@ from sidecar.resiliency.config import BUILT_IN_SERVICE_RETRIES
 from sidecar.resiliency.trip import TripSyntaxError, parse_trip
 from sidecar.runtime import Runtime
 from sidecar.settings import Settings
-from tests.dapr_runtime import Sidecar, run_sidecar
+from sidecar.testing import Sidecar, run_sidecar
 
 from .helpers import unique_id
 

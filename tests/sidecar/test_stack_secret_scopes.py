@@ -9,7 +9,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.dapr_runtime import run_sidecar
+from sidecar.testing import run_sidecar
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "DB_URL:MYSQL"

@@ -17,8 +17,7 @@ import yaml
 
 from sidecar.components.loader import load_components
 from sidecar.errors import ComponentConfigError
-from tests.conftest import REDIS_URL
-from tests.dapr_runtime import REPO_ROOT
+from tests.conftest import REDIS_URL, REPO_ROOT
 from tests.sidecar.helpers import component_doc, write_components
 
 _REDIS_HOST = REDIS_URL.split("://", 1)[1].split("/", 1)[0]

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from sidecar.components.registry import COMPONENT_TYPES, component_class
-from tests.dapr_runtime import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 SCHEMAS_DIR = Path(os.environ.get("SCHEMAS_DIR", REPO_ROOT.parent / "shared" / "schemas"))
 METADATA_DIR = SCHEMAS_DIR / "dapr-metadata"

@@ -27,8 +27,8 @@ from dapr.clients import DaprClient
 from dapr.conf import settings as sdk_settings
 from dapr.proto import api_service_v1
 
+from sidecar.testing import run_sidecar
 from tests.conftest import MYSQL_DSN, REDIS_URL
-from tests.dapr_runtime import run_sidecar
 from tests.sidecar.helpers import component_doc, write_components
 
 from .helpers import (

@@ -15,7 +15,7 @@ from sidecar.errors import StateGetError, StateKeyIllegal
 from sidecar.grpc_api import serve
 from sidecar.invoke.messages import AppRequest, AppResponse
 from sidecar.settings import Settings
-from tests.dapr_runtime import free_port
+from sidecar.testing import free_port
 
 
 class StandInRuntime:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.dapr_runtime import Sidecar, free_port, run_sidecar
+from sidecar.testing import Sidecar, free_port, run_sidecar
 from tests.sidecar.helpers import component_doc, unique_id, write_components
 
 __all__ = ["GrpcStack", "grpc_stack"]

@@ -18,7 +18,7 @@ from dapr.conf import settings as sdk_settings
 
 from sidecar.invoke.grpc_channel import GrpcAppChannel
 from sidecar.settings import Settings
-from tests.dapr_runtime import Sidecar, free_port
+from sidecar.testing import Sidecar, free_port
 
 from .conftest import GrpcStack
 

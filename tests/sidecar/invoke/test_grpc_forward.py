@@ -30,7 +30,7 @@ from sidecar.invoke.grpc_forward import (
 )
 from sidecar.invoke.messages import AppRequest
 from sidecar.invoke.registry_dir import lookup
-from tests.dapr_runtime import Sidecar, free_port, run_sidecar
+from sidecar.testing import Sidecar, free_port, run_sidecar
 from tests.sidecar.fake_app import FakeApp, run_fake_app
 from tests.sidecar.helpers import component_doc, unique_id, write_components
 

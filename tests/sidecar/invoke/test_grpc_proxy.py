@@ -11,7 +11,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from tests.dapr_runtime import Sidecar
+from sidecar.testing import Sidecar
 
 from .conftest import GrpcStack
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.dapr_runtime import Sidecar, free_port, run_sidecar
+from sidecar.testing import Sidecar, free_port, run_sidecar
 from tests.sidecar.fake_app import FakeApp, run_fake_app
 from tests.sidecar.helpers import component_doc, unique_id, write_components
 

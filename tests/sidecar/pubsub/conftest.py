@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.dapr_runtime import Sidecar, run_sidecar
+from sidecar.testing import Sidecar, run_sidecar
 from tests.sidecar.helpers import component_doc, unique_id, write_components
 
 from .app import SubscriberApp, run_subscriber_app

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from dapr.clients.exceptions import DaprGrpcError
 
-from tests.dapr_runtime import run_sidecar
+from sidecar.testing import run_sidecar
 from tests.sidecar.helpers import component_doc, unique_id, write_components
 
 from .test_grpc import sdk_client

@@ -17,7 +17,7 @@ import pytest
 import redis
 import yaml
 
-from tests.dapr_runtime import run_sidecar
+from sidecar.testing import run_sidecar
 from tests.sidecar.helpers import component_doc, unique_id, wait_until, write_components
 
 from .app import SubscriberApp, run_subscriber_app

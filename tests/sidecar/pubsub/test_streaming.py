@@ -28,8 +28,8 @@ from dapr.common.pubsub.subscription import SubscriptionMessage
 from dapr.proto import api_service_v1, api_v1
 
 from sidecar.settings import MAX_STREAMING_SUBSCRIPTIONS
+from sidecar.testing import Sidecar, run_sidecar
 from tests.conftest import REDIS_URL
-from tests.dapr_runtime import Sidecar, run_sidecar
 from tests.sidecar.helpers import component_doc, unique_id, write_components
 
 from .test_grpc import sdk_client

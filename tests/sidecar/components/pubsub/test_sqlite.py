@@ -19,7 +19,7 @@ import pytest
 from sidecar.components.pubsub.base import Message, PublishRequest
 from sidecar.components.pubsub.sqlite import SQLitePubSub
 from sidecar.errors import ComponentConfigError, PubSubPublishError
-from tests.dapr_runtime import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 PEER = "tests.sidecar.components.pubsub.sqlite_peer"
 TOPIC = "events"

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis
 
+from sidecar.testing import run_sidecar
 from tests.conftest import REDIS_URL
-from tests.dapr_runtime import run_sidecar
 from tests.sidecar.helpers import component_doc, unique_id, write_components
 
 _REDIS_HOST, _, _REDIS_PORT = REDIS_URL.split("://", 1)[1].split("/", 1)[0].partition(":")
