@@ -269,7 +269,27 @@ scopes:
 }
 
 
-def _write_components(folder: Path) -> Path:
+#: With ``pubsub``: events go as in the embedded profile (config/embedded/), through a SQLite
+#: broker file to events-service's ``/event``, in bulk.
+_EVENT_PATH = """  metadata:
+    - name: databasePath
+      value: {broker}
+scopes: [image-api-grayscale, image-api-classify, events-service]
+---
+apiVersion: dapr.io/v2alpha1
+kind: Subscription
+metadata:
+  name: events-to-db
+spec:
+  pubsubname: events-pubsub
+  topic: events
+  routes: {{default: /event}}
+  bulkSubscribe: {{enabled: true, maxMessagesCount: 100, maxAwaitDurationMs: 200}}
+scopes: [events-service]
+"""
+
+
+def _write_components(folder: Path, pubsub: bool = False) -> Path:
     components = folder / "components"
     components.mkdir(exist_ok=True)
     secrets = components / "secrets.json"
@@ -277,6 +297,10 @@ def _write_components(folder: Path) -> Path:
     for name, (kind, spec) in _COMPONENTS.items():
         (components / f"{name}.yaml").write_text(
             _HEADER.format(name=name, kind=kind) + spec.format(secrets=json.dumps(str(secrets))))
+    if pubsub:
+        (components / "events-pubsub.yaml").write_text(
+            _HEADER.format(name="events-pubsub", kind="pubsub.local.sqlite")
+            + _EVENT_PATH.format(broker=json.dumps(str(folder / "events-pubsub.db"))))
     return components
 
 
@@ -314,15 +338,17 @@ class BenchStack:
 
 @contextmanager
 def function_stack(name: str, workers: int = 1, threads: int = 4,
-                   env: Mapping[str, str] | None = None) -> Iterator[BenchStack]:
+                   env: Mapping[str, str] | None = None,
+                   pubsub: bool = False) -> Iterator[BenchStack]:
     """Function ``name`` end to end as dapr.yaml runs it: with its own local runtime (state in
     memory, the ``images`` binding absent) and the real events service (``events-service``
     with its runtime, the ``events-db`` MySQL binding on a ``sqlite:`` URL in a temporary
     folder, read from the local secret store), so every answer's event is really invoked,
-    sent and inserted. The rate limit is set out of reach."""
+    sent and inserted (by service invocation, or with ``pubsub`` through the embedded
+    profile's broker). The rate limit is set out of reach."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
-        components = _write_components(folder)
+        components = _write_components(folder, pubsub)
         urls = {}
         for app, app_workers, app_threads, app_env in (
                 ("events", 1, 8, {}),
