@@ -33,9 +33,9 @@ from contextvars import ContextVar
 from typing import Any
 
 import grpc
-from dapr.clients.grpc.client import DaprGrpcClient
 
 from .. import settings
+from ._sdk import DaprGrpcClient
 
 __all__ = ["SidecarUnavailable", "deadline", "get_client", "has_component", "reset"]
 

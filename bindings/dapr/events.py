@@ -32,9 +32,9 @@ import uuid
 from typing import Any
 
 import flask
-from dapr.clients.grpc._request import BulkPublishEntry
 
 from .. import settings
+from ._sdk import BulkPublishEntry
 from .client import deadline, get_client, has_component
 
 __all__ = ["BATCH_SIZE", "RETRY_LOG_SECONDS", "RETRY_MAX_SECONDS", "Recorder", "record",

@@ -44,13 +44,12 @@ from dataclasses import dataclass, replace
 
 import flask
 import grpc
-from dapr.clients.grpc._state import Concurrency, StateOptions
-from dapr.clients.grpc.client import DaprGrpcClient
 
 from .. import settings
 from ..http import headers
 from ..http.errors import TooManyRequests
 from ..http.inputs import client_address
+from ._sdk import Concurrency, DaprGrpcClient, StateOptions
 from .client import deadline, get_client
 
 __all__ = ["Decision", "admission", "decide", "enforce"]
