@@ -34,7 +34,7 @@ from typing import Any
 
 import gunicorn.app.base
 
-from .. import settings
+from .. import memory, settings
 
 __all__ = ["ServingApplication", "ServingSettings", "get", "gunicorn_options", "load", "main"]
 
@@ -124,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import functions_framework
 
     args = _parser().parse_args(argv)
+    memory.configure()  # before the function module loads and gunicorn forks (bindings/memory.py)
     app = functions_framework.create_app(args.target, args.source, args.signature_type)
     if args.debug:
         from functions_framework._http import create_server
