@@ -79,11 +79,20 @@ def gunicorn_options(host: str, port: int,
         "timeout": int(environ.get("CLOUD_RUN_TIMEOUT_SECONDS") or 0),
         "loglevel": environ.get("GUNICORN_LOG_LEVEL") or "error",
         "worker_class": _WORKER_CLASS,
+        "post_worker_init": _connect_to_sidecar,
         "keepalive": serving.keepalive_seconds,
         "limit_request_fields": serving.limit_request_fields,
         "limit_request_field_size": serving.limit_request_field_size,
         "limit_request_line": serving.limit_request_line,
     }
+
+
+def _connect_to_sidecar(worker: Any) -> None:
+    """gunicorn's post_worker_init hook: start the Dapr client in the new worker, so its first
+    request does not wait for the SDK's health check and channel (bindings/dapr/client.py)."""
+    from ..dapr import client
+
+    client.connect()
 
 
 class ServingApplication(gunicorn.app.base.BaseApplication):
