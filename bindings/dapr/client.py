@@ -33,18 +33,19 @@ from contextvars import ContextVar
 from typing import Any
 
 import grpc
-from dapr.clients.grpc.client import DaprGrpcClient
 
 from .. import settings
+from ._sdk import DaprGrpcClient
 
-__all__ = ["SidecarUnavailable", "deadline", "get_client", "has_component", "reset"]
+__all__ = ["SidecarUnavailable", "component_names", "connect", "deadline", "get_client",
+           "has_component", "reset"]
 
 _log = logging.getLogger(__name__)
 
 #: Absolute ``time.monotonic()`` by which gRPC calls in this context must finish, or None.
 _deadline: ContextVar[float | None] = ContextVar("dapr_call_deadline", default=None)
 #: How long a failed component lookup is remembered before asking the sidecar again.
-_METADATA_RETRY_SECONDS = 30.0
+_METADATA_RETRY_SECONDS = 5.0
 
 # The SDK deprecates gRPC invoke_method in favour of gRPC proxying, which only reaches gRPC apps;
 # ours are HTTP apps, for which InvokeService with an HTTP extension is the gRPC path.
@@ -130,37 +131,59 @@ def get_client(wait: float | None = None) -> DaprGrpcClient:
     with holder.lock:
         if holder.client is not None:
             return holder.client
-        if holder.started is None:
-            holder.started = time.monotonic()
-            threading.Thread(target=holder.create, name="dapr-client", daemon=True).start()
-        remaining = holder.started + wait - time.monotonic()
+        started = _start_creating(holder)
+        remaining = started + wait - time.monotonic()
     if holder.ready.wait(max(remaining, 0.0)) and holder.client is not None:
         return holder.client
     raise SidecarUnavailable("the Dapr sidecar is not answering yet")
 
 
-def has_component(name: str) -> bool:
-    """Whether the sidecar has a component called ``name``; asked once, then cached.
+def _start_creating(holder: _Holder) -> float:
+    """When ``holder``'s client creation began, starting it now if it has not (lock held)."""
+    if holder.started is None:
+        holder.started = time.monotonic()
+        threading.Thread(target=holder.create, name="dapr-client", daemon=True).start()
+    return holder.started
 
-    A failed lookup counts as "no" and is retried after a while, so a sidecar that starts late
-    is noticed without asking on every request.
+
+def connect() -> None:
+    """Start creating the client in the background, without waiting for it.
+
+    A serving worker calls this as it starts (``bindings.http.serving``), so the SDK's health
+    wait and the channel are done before its first request, not during it.
     """
+    holder = _holder
+    with holder.lock:
+        if holder.client is None:
+            _start_creating(holder)
+
+
+def component_names() -> frozenset[str] | None:
+    """The names of the sidecar's components, asked once and then cached; None while they are
+    not known (the last lookup failed less than a while ago: a sidecar that starts late is
+    noticed without asking on every request)."""
     holder = _holder
     now = time.monotonic()
     if holder.components is not None:
-        return name in holder.components
+        return holder.components
     if now - holder.components_checked < _METADATA_RETRY_SECONDS:
-        return False
+        return None
     holder.components_checked = now
     try:
         with deadline(settings.get().state_timeout_seconds):
             metadata = get_client().get_metadata()
-    # Any failure means "not known to exist": skip, do not fail.
+    # Any failure means "not known yet": the caller decides what that means for it.
     except Exception as err:  # noqa: BLE001
         _log.warning("could not list the sidecar's components: %s", err)
-        return False
+        return None
     holder.components = frozenset(c.name for c in metadata.registered_components)
-    return name in holder.components
+    return holder.components
+
+
+def has_component(name: str) -> bool:
+    """Whether the sidecar has a component called ``name``; not known yet counts as no."""
+    names = component_names()
+    return names is not None and name in names
 
 
 def reset() -> None:

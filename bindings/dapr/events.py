@@ -2,19 +2,23 @@
 without losing the event when something downstream is down.
 
 Each event gets a unique id when it is recorded (``event_id``, a UUID). A background thread
-sends events in batches: it waits for one, then takes whatever else is already queued (up to
-BATCH_SIZE). When the sidecar has the pub/sub component EVENTS_PUBSUB, the batch is published
-to topic EVENTS_TOPIC in one bulk publish, each event's id as its CloudEvent id; the broker
-keeps it until events-service has stored it, and events-service stores an id once, so a
-redelivery never makes a second row. Without that component (the seed's own components) the
-batch goes to ``create_event`` on EVENTS_APP_ID by service invocation, the ids in the events.
+sends events in batches: it waits for one; if it sent less than SEND_INTERVAL_SECONDS ago, it
+waits until that much time has passed (or BATCH_SIZE are queued); then it takes whatever else is
+queued (up to BATCH_SIZE). After a quiet spell an event goes at once; under load events go
+about ten batches a second instead of one call per event or two.
+
+When the sidecar has the pub/sub component EVENTS_PUBSUB, the batch is published to topic
+EVENTS_TOPIC in one bulk publish, each event's id as its CloudEvent id; the broker keeps it
+until events-service has stored it, and events-service stores an id once, so a redelivery
+never makes a second row. Without that component (the seed's own components) the batch goes
+to ``create_event`` on EVENTS_APP_ID by service invocation, the ids in the events.
 
 A batch that could not be sent (the sidecar, the broker or events-service down) is sent again,
 with back-off up to RETRY_MAX_SECONDS, until it goes: nothing is dropped for a failure. One
 warning line says so when it starts failing and one line when it recovers; in between, one
 line per RETRY_LOG_SECONDS with the count. Events wait in a bounded queue (EVENT_QUEUE_SIZE);
 only when it is full, after a long outage, is an event dropped and counted. What is lost on a
-crash of this process is the queue (normally a batch of a few milliseconds).
+crash of this process is the queue (under load, at most about SEND_INTERVAL_SECONDS of events).
 
 The worker thread starts on first use, in the serving process (threads do not survive
 gunicorn's fork).
@@ -32,13 +36,13 @@ import uuid
 from typing import Any
 
 import flask
-from dapr.clients.grpc._request import BulkPublishEntry
 
 from .. import settings
-from .client import deadline, get_client, has_component
+from ._sdk import BulkPublishEntry
+from .client import SidecarUnavailable, component_names, deadline, get_client
 
-__all__ = ["BATCH_SIZE", "RETRY_LOG_SECONDS", "RETRY_MAX_SECONDS", "Recorder", "record",
-           "record_after", "recorder", "reset"]
+__all__ = ["BATCH_SIZE", "RETRY_LOG_SECONDS", "RETRY_MAX_SECONDS", "SEND_INTERVAL_SECONDS",
+           "Recorder", "record", "record_after", "recorder", "reset"]
 
 _log = logging.getLogger(__name__)
 
@@ -51,6 +55,9 @@ RETRY_LOG_SECONDS = 30.0
 _RETRY_FIRST_SECONDS = 0.2
 #: How often an idle sender checks whether it is stopping.
 _STOP_POLL_SECONDS = 0.5
+#: Least time from one send to the next: under load, what arrives meanwhile goes as one batch
+#: instead of one call per event or two; an event after a quiet spell still goes at once.
+SEND_INTERVAL_SECONDS = 0.1
 
 
 class Recorder:
@@ -66,6 +73,7 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._last_send = -SEND_INTERVAL_SECONDS
 
     def submit(self, event: dict[str, Any]) -> None:
         self.submitted += 1
@@ -138,6 +146,10 @@ class Recorder:
             except queue.Empty:
                 if self._stopping.is_set():
                     return []
+        wait = self._last_send + SEND_INTERVAL_SECONDS - time.monotonic()
+        if wait > 0 and self.queue.qsize() < BATCH_SIZE - 1 and self._stopping.wait(wait):
+            return batch
+        self._last_send = time.monotonic()
         while len(batch) < BATCH_SIZE:
             try:
                 batch.append(self.queue.get_nowait())
@@ -149,10 +161,13 @@ class Recorder:
         """Send ``batch`` once; the events that did not go (an exception: none went)."""
         config = settings.get()
         client = get_client()
+        names = component_names()
+        if names is None:  # not known yet: the way events go is not decided, so wait
+            raise SidecarUnavailable("the sidecar's components are not known yet")
         # Bounded through the channel's deadline, as every other sidecar call is (the SDK's
         # own ``timeout`` argument is typed as whole seconds).
         with deadline(config.event_timeout_seconds):
-            if has_component(config.events_pubsub):
+            if config.events_pubsub in names:
                 return _publish(client, config, batch)
             client.invoke_method(config.events_app_id, "create_event",
                                  data=json.dumps(batch), content_type="application/json",

@@ -44,13 +44,12 @@ from dataclasses import dataclass, replace
 
 import flask
 import grpc
-from dapr.clients.grpc._state import Concurrency, StateOptions
-from dapr.clients.grpc.client import DaprGrpcClient
 
 from .. import settings
 from ..http import headers
 from ..http.errors import TooManyRequests
 from ..http.inputs import client_address
+from ._sdk import Concurrency, DaprGrpcClient, StateOptions
 from .client import deadline, get_client
 
 __all__ = ["Decision", "admission", "decide", "enforce"]
@@ -67,6 +66,8 @@ _MAX_REMEMBERED = 10_000
 #: client address -> time.monotonic() until which it is known to be over its limit.
 _refused_until: dict[str, float] = {}
 _executor: ThreadPoolExecutor | None = None
+#: Striped locks serialising one client's decisions (see ``decide``).
+_key_locks = tuple(threading.Lock() for _ in range(8 * _DECIDERS))
 _executor_lock = threading.Lock()
 #: Clients whose last write this process remembers.
 _MAX_CACHED = 10_000
@@ -205,8 +206,9 @@ def _deciders() -> ThreadPoolExecutor:
 
 
 def _forget_after_fork() -> None:
-    global _executor
+    global _executor, _key_locks
     _executor = None
+    _key_locks = tuple(threading.Lock() for _ in _key_locks)
     _refused_until.clear()
     _last_writes.clear()
 
@@ -214,7 +216,17 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def decide(key: str) -> Decision:
-    """Admit or refuse one request from ``key``; fails open when the store does not answer."""
+    """Admit or refuse one request from ``key``; fails open when the store does not answer.
+
+    One client's decisions in this process are made one at a time: made at once, they would
+    only lose races to each other, each loss a read and a write more; in turn, each finds the
+    previous one's write cached and needs one round trip.
+    """
+    with _key_locks[hash(key) % len(_key_locks)]:
+        return _decide(key)
+
+
+def _decide(key: str) -> Decision:
     config = settings.get()
     try:
         client = get_client()

@@ -43,7 +43,7 @@ import gunicorn.app.base
 
 from sidecar import logfmt
 
-from .. import settings
+from .. import memory, settings
 
 __all__ = ["ServingApplication", "ServingSettings", "configure_logging", "get", "gunicorn_options",
            "load", "main"]
@@ -100,6 +100,7 @@ def gunicorn_options(host: str, port: int,
         "loglevel": environ.get("GUNICORN_LOG_LEVEL") or "error",
         "worker_class": _WORKER_CLASS,
         "logger_class": _LOGGER_CLASS,
+        "post_worker_init": _connect_to_sidecar,
         "keepalive": serving.keepalive_seconds,
         "limit_request_fields": serving.limit_request_fields,
         "limit_request_field_size": serving.limit_request_field_size,
@@ -112,6 +113,14 @@ def configure_logging(environ: Mapping[str, str] | None = None) -> None:
     environ = os.environ if environ is None else environ
     level = logfmt.LEVELS[load(environ).log_level]
     logfmt.configure(level, _TEXT_FORMAT, logfmt.load_options(environ))
+
+
+def _connect_to_sidecar(worker: Any) -> None:
+    """gunicorn's post_worker_init hook: start the Dapr client in the new worker, so its first
+    request does not wait for the SDK's health check and channel (bindings/dapr/client.py)."""
+    from ..dapr import client
+
+    client.connect()
 
 
 class ServingApplication(gunicorn.app.base.BaseApplication):
@@ -152,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import functions_framework
 
     args = _parser().parse_args(argv)
+    memory.configure()  # before the function module loads and gunicorn forks (bindings/memory.py)
     try:
         configure_logging()
     except ValueError as err:

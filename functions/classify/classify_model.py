@@ -1,8 +1,14 @@
 """The image classifier: a TFLite ImageNet model, its labels, and the tensor maths around it.
 
-The model file is read once per process; each serving thread gets its own interpreter (an
-interpreter is not thread-safe, and one per thread measured faster than sharing one behind a
-lock: see docs/functions.md). Input size and type come from the model, so any MobileNet-style
+The model file is read once per process. Interpreters are not thread-safe, so each call takes
+one from a pool and gives it back (a pool holds at most as many as calls ever ran at once, one
+per serving thread at most; several measured faster than one shared behind a lock: see
+docs/functions.md). ``interpreters`` of them (one per serving thread, as classify ships) are
+made when the model loads, in the gunicorn master before it forks, so no request builds one
+and the workers share their pages (with CLASSIFY_THREADS > 1 an interpreter has its own
+threads, which a fork does not copy: a forked child then starts with an empty pool).
+
+Input size and type come from the model, so any MobileNet-style
 classifier works: the image is resized to the model's input ignoring aspect ratio (bilinear),
 as RGB. uint8 inputs take the pixels as they are (the model's input quantisation maps them);
 int8 inputs take them shifted by 128; float inputs get the MobileNet convention
@@ -11,9 +17,13 @@ int8 inputs take them shifted by 128; float inputs get the MobileNet convention
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,12 +88,17 @@ def _choose(configured: str, seed: Path, url: str, sha256: str, cached: Path) ->
 class Classifier:
     """A model loaded once; ``classify`` may be called from any number of threads."""
 
-    def __init__(self, model: Path, labels: Path, num_threads: int = 1) -> None:
+    def __init__(self, model: Path, labels: Path, num_threads: int = 1,
+                 interpreters: int = 1) -> None:
         self.model_content = model.read_bytes()
         self.labels = read_labels(labels)
         self.num_threads = num_threads
-        self._local = threading.local()
-        probe = self._interpreter()
+        self._idle: list[Interpreter] = []
+        self._idle_lock = threading.Lock()
+        self._idle = [self._new_interpreter() for _ in range(max(interpreters, 1))]
+        probe = self._idle[0]
+        if num_threads > 1:
+            _forget_after_fork.add(self)
         detail = probe.get_input_details()[0]
         self.input_index = detail["index"]
         self.input_dtype = np.dtype(detail["dtype"])
@@ -97,14 +112,33 @@ class Classifier:
         if len(self.labels) < classes + self.label_offset:
             raise ValueError(f"{labels} has {len(self.labels)} labels, the model {classes}")
 
-    def _interpreter(self) -> Interpreter:
-        interpreter = getattr(self._local, "interpreter", None)
-        if interpreter is None:
-            interpreter = Interpreter(model_content=self.model_content,
-                                      num_threads=self.num_threads)
-            interpreter.allocate_tensors()
-            self._local.interpreter = interpreter
+    def _new_interpreter(self) -> Interpreter:
+        interpreter = Interpreter(model_content=self.model_content, num_threads=self.num_threads)
+        interpreter.allocate_tensors()
         return interpreter
+
+    @contextmanager
+    def interpreter(self) -> Iterator[Interpreter]:
+        """An interpreter for this thread alone until the block ends (from the pool, or new)."""
+        with self._idle_lock:
+            interpreter = self._idle.pop() if self._idle else None
+        if interpreter is None:
+            interpreter = self._new_interpreter()
+        try:
+            yield interpreter
+        finally:
+            with self._idle_lock:
+                self._idle.append(interpreter)
+
+    def pooled(self) -> int:
+        """How many interpreters the pool holds (none of them in use)."""
+        with self._idle_lock:
+            return len(self._idle)
+
+    def drop_pool(self) -> None:
+        """Forget the idle interpreters (after a fork, when they own threads)."""
+        with self._idle_lock:
+            self._idle.clear()
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """``image`` (opened, not decoded) as the model's input tensor."""
@@ -122,10 +156,10 @@ class Classifier:
 
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
         """The model's raw output for one image (uint8 for the quantised MobileNets)."""
-        interpreter = self._interpreter()
-        interpreter.set_tensor(self.input_index, tensor)
-        interpreter.invoke()
-        return interpreter.get_tensor(self.output_index)[0].copy()
+        with self.interpreter() as interpreter:
+            interpreter.set_tensor(self.input_index, tensor)
+            interpreter.invoke()
+            return interpreter.get_tensor(self.output_index)[0].copy()
 
     def top(self, raw: np.ndarray, count: int = 1) -> list[Prediction]:
         """The ``count`` best classes; equal scores go to the lowest index."""
@@ -141,3 +175,16 @@ class Classifier:
                            index=int(i) + self.label_offset, score=float(scores[i]),
                            confidence=int(confidence[i]))
                 for i in order]
+
+
+#: Classifiers whose interpreters own threads (CLASSIFY_THREADS > 1): their pools are emptied in
+#: a forked child, where those threads do not exist.
+_forget_after_fork: weakref.WeakSet[Classifier] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for classifier in list(_forget_after_fork):
+        classifier.drop_pool()
+
+
+os.register_at_fork(after_in_child=_after_fork)

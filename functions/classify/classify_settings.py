@@ -8,6 +8,7 @@ serverless.yaml passes the same four values to deploy/Dockerfile as build argume
     CLASSIFY_MODEL_PATH        (seed data, else cache)    .tflite file
     CLASSIFY_LABELS_PATH       (seed data, else cache)    labels, one per line
     CLASSIFY_THREADS           1                          interpreter threads per request thread
+    CLASSIFY_INTERPRETERS      THREADS (else 1)           interpreters made when the model loads
     SEED_DATA_DIR              <repo>/../shared/seed-data where seed models/labels live
     MODEL_CACHE_DIR            ~/.cache/dapr-functions    where a fetched model is kept
     MODEL_URL / MODEL_SHA256   google-coral mobilenet v2  model source when none is local
@@ -16,6 +17,7 @@ serverless.yaml passes the same four values to deploy/Dockerfile as build argume
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ from pathlib import Path
 from bindings.settings import REPO_ROOT, read
 
 __all__ = ["LABELS_SHA256", "LABELS_URL", "MODEL_SHA256", "MODEL_URL", "ClassifySettings",
-           "load"]
+           "interpreters", "load"]
 
 MODEL_URL = ("https://github.com/google-coral/edgetpu/raw/master/test_data/"
              "mobilenet_v2_1.0_224_quant.tflite")
@@ -42,6 +44,8 @@ class ClassifySettings:
     classify_model_path: str = ""
     classify_labels_path: str = ""
     classify_threads: int = 1
+    #: 0: as many as THREADS, the serving threads of a process (functions-framework's variable).
+    classify_interpreters: int = 0
     seed_data_dir: Path = REPO_ROOT.parent / "shared" / "seed-data"
     model_cache_dir: Path = _MODEL_CACHE_DIR
     model_url: str = MODEL_URL
@@ -53,3 +57,10 @@ class ClassifySettings:
 def load(environ: Mapping[str, str] | None = None) -> ClassifySettings:
     """classify's settings from ``environ`` (default ``os.environ``)."""
     return read(ClassifySettings, environ)
+
+
+def interpreters(config: ClassifySettings, environ: Mapping[str, str] | None = None) -> int:
+    """How many interpreters to make when the model loads: CLASSIFY_INTERPRETERS, else THREADS
+    (functions-framework's serving threads per process), else 1."""
+    environ = os.environ if environ is None else environ
+    return config.classify_interpreters or int(environ.get("THREADS") or 1)

@@ -27,7 +27,8 @@ _TOP_COUNT = 5
 
 #: Read once, when the module loads (CLASSIFY_*, MODEL_*, LABELS_*: see classify_settings.py).
 config = classify_settings.load()
-classifier = Classifier(*model_paths(config), num_threads=config.classify_threads)
+classifier = Classifier(*model_paths(config), num_threads=config.classify_threads,
+                        interpreters=classify_settings.interpreters(config))
 
 
 def _classify(request: flask.Request) -> flask.Response:

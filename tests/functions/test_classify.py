@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +99,66 @@ def test_bad_input_is_a_json_4xx_and_service_goes_on(load, seed_file, body, head
     assert response.status_code == status, response.data
     assert response.is_json and response.get_json()["error"]
     assert client.post("/classify", data=food).status_code == 200
+
+
+def _v1_classifier(seed_data: Path, num_threads: int = 1) -> Classifier:
+    return Classifier(seed_data / "models" / "mobilenet_v1_0.75_192_quant.tflite",
+                      seed_data / "labels_mobilenet_quant_v1_224.txt", num_threads=num_threads)
+
+
+def test_interpreter_pool_reuses_the_model_loads_interpreter(seed_data: Path):
+    classifier = _v1_classifier(seed_data)
+    assert classifier.pooled() == 1  # made when the model loaded
+    with classifier.interpreter() as first:
+        assert classifier.pooled() == 0
+        with classifier.interpreter() as second:  # a second call at once gets its own
+            assert second is not first
+    assert classifier.pooled() == 2
+    with classifier.interpreter() as again:
+        assert again in (first, second)
+
+
+def test_interpreters_are_made_when_the_model_loads(seed_data: Path):
+    classifier = Classifier(seed_data / "models" / "mobilenet_v1_0.75_192_quant.tflite",
+                            seed_data / "labels_mobilenet_quant_v1_224.txt", interpreters=3)
+    assert classifier.pooled() == 3
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, 1), ({"THREADS": "4"}, 4), ({"THREADS": "4", "CLASSIFY_INTERPRETERS": "2"}, 2)])
+def test_interpreters_default_to_the_serving_threads(env, expected):
+    assert classify_settings.interpreters(classify_settings.load(env), env) == expected
+
+
+def test_interpreter_pool_serves_concurrent_calls_alike(seed_data: Path):
+    classifier = _v1_classifier(seed_data)
+    with Image.open(seed_data / "food.jpg") as image:
+        tensor = classifier.preprocess(image)
+    expected = classifier.invoke(tensor)
+    with ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(lambda _: classifier.invoke(tensor), range(40)))
+    assert all(np.array_equal(output, expected) for output in outputs)
+    assert 1 <= classifier.pooled() <= 4
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.parametrize(("num_threads", "kept"), [(1, 1), (2, 0)])
+def test_a_forked_child_keeps_the_pool_only_without_interpreter_threads(
+        seed_data: Path, num_threads: int, kept: int):
+    classifier = _v1_classifier(seed_data, num_threads)
+    with Image.open(seed_data / "food.jpg") as image:
+        tensor = classifier.preprocess(image)
+    expected = int(np.argmax(classifier.invoke(tensor)))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its pool size and that the pool's interpreters work
+        try:
+            pooled = classifier.pooled()
+            best = int(np.argmax(classifier.invoke(tensor)))
+            os.write(write, f"{pooled} {best}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as answer:
+        assert answer.read() == f"{kept} {expected}"

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from bindings.dapr.events import BATCH_SIZE, Recorder
+from bindings.dapr.events import BATCH_SIZE, SEND_INTERVAL_SECONDS, Recorder
 
 
 class _RecordingRecorder(Recorder):
@@ -82,3 +82,22 @@ def test_idle_recorder_sends_a_lone_event_at_once():
     recorder.submit({"event_ts": 1, "op_type": "t", "input_size": 1})
     recorder.queue.join()
     assert [len(b) for b in recorder.batches] == [1]
+
+
+def test_events_arriving_soon_after_a_send_wait_for_the_interval_and_go_together():
+    recorder = _RecordingRecorder()
+    events = [{"event_ts": n, "op_type": "t", "input_size": n} for n in range(6)]
+    recorder.submit(events[0])
+    recorder.queue.join()  # sent at once
+    sent_first = time.monotonic()
+    for event in events[1:]:
+        recorder.submit(event)
+        time.sleep(0.005)
+    recorder.queue.join()
+    assert time.monotonic() - sent_first >= SEND_INTERVAL_SECONDS * 0.9
+    assert [len(b) for b in recorder.batches] == [1, 5]
+    time.sleep(SEND_INTERVAL_SECONDS)  # quiet: the next one goes at once
+    start = time.monotonic()
+    recorder.submit(events[0])
+    recorder.queue.join()
+    assert time.monotonic() - start < SEND_INTERVAL_SECONDS / 2
