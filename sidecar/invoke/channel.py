@@ -20,6 +20,7 @@ no answer in time), so callers can retry while the app starts.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -91,33 +92,40 @@ class BulkTopicEvent:
     message_metadata: Mapping[str, str] = field(default_factory=dict)
 
 
-class AppChannel:
+class AppChannel(ABC):
     """The runtime's connection to its app; see the module docstring for each method."""
 
     #: The ``--app-protocol`` this channel speaks.
     protocol: str = ""
 
+    @abstractmethod
     def invoke_method(self, method: str, request: AppRequest, caller: str = "") -> AppResponse:
-        raise NotImplementedError
+        """See the module docstring."""
 
+    @abstractmethod
     def handles_binding(self, name: str) -> bool:
-        raise NotImplementedError
+        """See the module docstring."""
 
+    @abstractmethod
     def deliver_binding_event(self, name: str, data: bytes,
                               metadata: Mapping[str, str]) -> AppResponse:
-        raise NotImplementedError
+        """See the module docstring."""
 
+    @abstractmethod
     def list_subscriptions(self) -> list[Any]:
-        raise NotImplementedError
+        """See the module docstring."""
 
+    @abstractmethod
     def deliver_topic_event(self, event: TopicEvent) -> TopicReply:
-        raise NotImplementedError
+        """See the module docstring."""
 
+    @abstractmethod
     def deliver_bulk_topic_event(self, event: BulkTopicEvent) -> dict[str, TopicStatus]:
-        raise NotImplementedError
+        """See the module docstring."""
 
+    @abstractmethod
     def health(self) -> bool:
-        raise NotImplementedError
+        """See the module docstring."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: a channel without connections keeps it
         """Release connections; the default has none."""
