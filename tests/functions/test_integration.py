@@ -166,7 +166,8 @@ def test_events_paging(stack):
         event = {"event_ts": 1_700_000_000_000 + size, "op_type": op_type, "input_size": size}
         assert httpx.post(f"{url}/create_event", json=event, timeout=10).json() == {
             "status": True}
-    everything, after = [], 0  # every page: the shared table may hold more than one
+    everything: list[dict] = []  # every page: the shared table may hold more than one
+    after = 0
     while page := httpx.get(f"{url}/events", params={"after": after, "limit": 1000},
                             timeout=10).json():
         everything, after = everything + page, page[-1]["id"]
