@@ -37,7 +37,7 @@ import grpc
 from .. import settings
 from ._sdk import DaprGrpcClient
 
-__all__ = ["SidecarUnavailable", "component_names", "connect", "deadline", "get_client",
+__all__ = ["SidecarUnavailable", "component_names", "deadline", "get_client",
            "has_component", "reset"]
 
 _log = logging.getLogger(__name__)
@@ -131,31 +131,14 @@ def get_client(wait: float | None = None) -> DaprGrpcClient:
     with holder.lock:
         if holder.client is not None:
             return holder.client
-        started = _start_creating(holder)
-        remaining = started + wait - time.monotonic()
+        if holder.started is None:
+            holder.started = time.monotonic()
+            threading.Thread(target=holder.create, name="dapr-client", daemon=True).start()
+        remaining = holder.started + wait - time.monotonic()
     if holder.ready.wait(max(remaining, 0.0)) and holder.client is not None:
         return holder.client
     raise SidecarUnavailable("the Dapr sidecar is not answering yet")
 
-
-def _start_creating(holder: _Holder) -> float:
-    """When ``holder``'s client creation began, starting it now if it has not (lock held)."""
-    if holder.started is None:
-        holder.started = time.monotonic()
-        threading.Thread(target=holder.create, name="dapr-client", daemon=True).start()
-    return holder.started
-
-
-def connect() -> None:
-    """Start creating the client in the background, without waiting for it.
-
-    A serving worker calls this as it starts (``bindings.http.serving``), so the SDK's health
-    wait and the channel are done before its first request, not during it.
-    """
-    holder = _holder
-    with holder.lock:
-        if holder.client is None:
-            _start_creating(holder)
 
 
 def component_names() -> frozenset[str] | None:
