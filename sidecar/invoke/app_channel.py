@@ -140,7 +140,6 @@ class HTTPAppChannel(AppChannel):
             raise DirectInvokeError(f"failed to invoke, id: {app_id}, err: error invoking "
                                     f"app channel: {err}") from err
 
-    call = invoke_method
 
     def request(self, verb: str, path: str, body: bytes = b"",
                 headers: Mapping[str, str] | None = None) -> AppResponse:

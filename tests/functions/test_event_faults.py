@@ -29,7 +29,7 @@ from sidecar.testing import free_port, run_sidecar
 
 from .conftest import image_bytes
 from .processes import start_function
-from .stack import client_headers, start_stack
+from .stack import Stack, client_headers, start_stack
 
 #: Requests per second of the load (light: the point is the faults, not the throughput).
 _RATE = 15
@@ -152,6 +152,19 @@ def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
     return condition()
 
 
+def _start_events_again(exits: ExitStack, stack: Stack, folder: Path, workers: int) -> None:
+    """events-service's runtime and function, started again where the other processes look for
+    them (same ports, same app id, same registry); both stop when ``exits`` closes."""
+    function, runtime = stack.functions["events"], stack.sidecars["events"]
+    started = exits.enter_context(run_sidecar(
+        stack.ids["events"], [folder / "components"], app_port=function.port,
+        registry_dir=folder / "registry", http_port=runtime.http_port,
+        grpc_port=runtime.grpc_port))
+    restarted = start_function("events", folder, started.env, workers=workers, threads=4,
+                               port=function.port)
+    exits.callback(restarted.stop)
+
+
 def _rows(db: PrivateMariaDB) -> tuple[int, int]:
     """(rows, distinct event ids) of the grayscale events."""
     try:
@@ -195,14 +208,7 @@ def test_killing_the_events_function_and_its_runtime_loses_no_event(
             events_rt.process.kill()
             events_rt.process.wait()
             time.sleep(3)
-            # Started again where the other processes look for them (same ports, same id).
-            runtime = exits.enter_context(run_sidecar(
-                stack.ids["events"], [folder / "components"], app_port=events_fn.port,
-                registry_dir=folder / "registry", http_port=events_rt.http_port,
-                grpc_port=events_rt.grpc_port))
-            restarted = start_function("events", folder, {**runtime.env}, workers=2,
-                                       threads=4, port=events_fn.port)
-            exits.callback(restarted.stop)
+            _start_events_again(exits, stack, folder, workers=2)
             time.sleep(4)
         assert load.ok > 100 and set(load.statuses) == {200}
         # Events the killed runtime had read but not acknowledged are claimed again after the
@@ -230,13 +236,7 @@ def test_embedded_profile_events_service_down_10s_loses_nothing(tmp_path: Path) 
             events_rt.process.terminate()
             events_rt.process.wait(20)
             time.sleep(_OUTAGE_SECONDS)
-            runtime = exits.enter_context(run_sidecar(
-                stack.ids["events"], [folder / "components"], app_port=events_fn.port,
-                registry_dir=folder / "registry", http_port=events_rt.http_port,
-                grpc_port=events_rt.grpc_port))
-            restarted = start_function("events", folder, {**runtime.env}, workers=1,
-                                       threads=4, port=events_fn.port)
-            exits.callback(restarted.stop)
+            _start_events_again(exits, stack, folder, workers=1)
             time.sleep(2)
         assert load.ok > 100 and set(load.statuses) == {200}
 
