@@ -266,3 +266,16 @@ def test_classify_build_args_are_classify_s_own_model_source(description_data: A
     sources = (REPO_ROOT / "SOURCES.md").read_text(encoding="utf-8")
     for value in args.values():
         assert value in sources
+
+
+def test_the_code_is_byte_compiled_after_its_last_copy(
+        stages: list[list[dict[str, Any]]]) -> None:
+    """With PYTHONDONTWRITEBYTECODE set, a pod would compile every module at each start."""
+    final = stages[-1]
+    env = " ".join(ins["value"] for ins in final if ins["instruction"] == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+    last_copy = max(i for i, ins in enumerate(final)
+                    if ins["instruction"] == "COPY" and "/app/" in ins["value"])
+    compiles = [ins["value"] for ins in final[last_copy:] if ins["instruction"] == "RUN"
+                and re.search(r"python -m compileall\b.*\s/app(\s|$)", ins["value"])]
+    assert compiles, "no `python -m compileall ... /app` after the code is copied"
