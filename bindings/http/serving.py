@@ -100,6 +100,7 @@ def gunicorn_options(host: str, port: int,
         "loglevel": environ.get("GUNICORN_LOG_LEVEL") or "error",
         "worker_class": _WORKER_CLASS,
         "logger_class": _LOGGER_CLASS,
+        "post_worker_init": _connect_to_sidecar,
         "keepalive": serving.keepalive_seconds,
         "limit_request_fields": serving.limit_request_fields,
         "limit_request_field_size": serving.limit_request_field_size,
@@ -112,6 +113,14 @@ def configure_logging(environ: Mapping[str, str] | None = None) -> None:
     environ = os.environ if environ is None else environ
     level = logfmt.LEVELS[load(environ).log_level]
     logfmt.configure(level, _TEXT_FORMAT, logfmt.load_options(environ))
+
+
+def _connect_to_sidecar(worker: Any) -> None:
+    """gunicorn's post_worker_init: start the new worker's Dapr client in the background, so its
+    first request does not wait for the health check and channel (bindings/dapr/client.py)."""
+    from ..dapr import client
+
+    client.connect()
 
 
 class ServingApplication(gunicorn.app.base.BaseApplication):

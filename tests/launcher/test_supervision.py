@@ -64,6 +64,7 @@ def fresh_image() -> bytes:
 
 def last_event_id(launcher: LauncherProcess) -> int:
     rows = httpx.get(f"{launcher.url}/api/events/events?limit=1000", timeout=10).json()
+    assert isinstance(rows, list), rows
     return max((row["id"] for row in rows), default=0)
 
 
