@@ -8,9 +8,11 @@ runtime A with no app, both in one name-resolution folder, then measures in one 
           runtime B -> HTTP app, a POST of a small JSON body echoed back
   stub    the same call on the bare generated stub (``InvokeService``)
   direct  urllib3 POST straight to the app over a kept-alive connection
+  noop    a no-op unary grpcio call to another process (``_harness.noop_grpc_server``)
 
 The runtimes' added latency is sdk (or stub) minus direct, at p50 and p90. Goal: p90 <= 1.40
-ms added, daprd's published figure for the same two-sidecar path.
+ms added, daprd's published figure for the same two-sidecar path. The path has two gRPC hops
+(caller -> A, A -> B), so two no-op calls are its floor, printed beside it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,15 @@ from dapr.clients.grpc.client import DaprGrpcClient
 from dapr.proto import api_service_v1, api_v1, common_v1
 from google.protobuf import any_pb2
 
-from bench._harness import REPO_ROOT, app_server, interleaved, percentile_ms, report
+from bench._harness import (
+    NOOP_METHOD,
+    REPO_ROOT,
+    app_server,
+    interleaved,
+    noop_grpc_server,
+    percentile_ms,
+    report,
+)
 from sidecar.testing import run_sidecar
 
 __all__ = ["main"]
@@ -48,7 +58,7 @@ _Probe = Callable[[], object]
 
 
 def _probes(client: DaprGrpcClient, stub: api_service_v1.DaprStub,
-            app: urllib3.HTTPConnectionPool) -> dict[str, _Probe]:
+            app: urllib3.HTTPConnectionPool, noop: Callable[[bytes], bytes]) -> dict[str, _Probe]:
     request = api_v1.InvokeServiceRequest(id=_TARGET, message=common_v1.InvokeRequest(
         method=_METHOD, data=any_pb2.Any(value=_BODY), content_type="application/json",
         http_extension=common_v1.HTTPExtension(verb=common_v1.HTTPExtension.Verb.POST)))
@@ -66,13 +76,17 @@ def _probes(client: DaprGrpcClient, stub: api_service_v1.DaprStub,
                             headers={"content-type": "application/json"})
         assert reply.data == _BODY
 
-    return {"sdk": sdk, "stub": bare, "direct": direct}
+    def floor() -> None:
+        noop(_BODY)
+
+    return {"sdk": sdk, "stub": bare, "direct": direct, "noop": floor}
 
 
 def _report(samples: dict[str, list[float]], n: int, block: int) -> None:
     labels = {"sdk": "dapr SDK invoke_method (gRPC, runtime A, runtime B, HTTP app)",
               "stub": "bare gRPC stub InvokeService (same path)",
-              "direct": "urllib3 POST straight to the app, kept alive"}
+              "direct": "urllib3 POST straight to the app, kept alive",
+              "noop": "no-op grpcio call between two processes"}
     print(f"service invocation: {n} samples each, interleaved in blocks of {block}")
     for name, label in labels.items():
         p50, p90 = percentile_ms(samples[name], 50), percentile_ms(samples[name], 90)
@@ -85,6 +99,10 @@ def _report(samples: dict[str, list[float]], n: int, block: int) -> None:
             print(f"  two runtimes add ({name}), p{percent}: {added:.3f} ms")
             report(f"two runtimes add to an invocation ({name}), p{percent}", added, "ms",
                    goal, added <= _GOAL_P90_MS if goal else None)
+    for percent in (50, 90):
+        floor = 2 * percentile_ms(samples["noop"], percent)
+        print(f"  floor: two no-op grpcio hops, p{percent}: {floor:.3f} ms")
+        report(f"floor: two no-op grpcio hops, p{percent}", floor, "ms")
 
 
 def main() -> int:
@@ -108,9 +126,11 @@ def main() -> int:
         channel = stack.enter_context(grpc.insecure_channel(address))
         app = stack.enter_context(urllib3.HTTPConnectionPool("127.0.0.1", app_port, maxsize=1,
                                                              retries=False))
+        noop = stack.enter_context(grpc.insecure_channel(
+            stack.enter_context(noop_grpc_server()))).unary_unary(NOOP_METHOD)
         with warnings.catch_warnings():  # the SDK marks gRPC invoke_method as deprecated
             warnings.simplefilter("ignore", DeprecationWarning)
-            samples = interleaved(_probes(client, api_service_v1.DaprStub(channel), app), n,
-                                  block, _WARMUP)
+            samples = interleaved(_probes(client, api_service_v1.DaprStub(channel), app, noop),
+                                  n, block, _WARMUP)
     _report(samples, n, block)
     return 0

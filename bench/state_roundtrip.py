@@ -19,8 +19,6 @@ The runtime's added latency per call is stub minus direct, at p50 and at p90. Go
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import unittest.mock
@@ -33,7 +31,7 @@ import redis
 from dapr.clients import DaprClient
 from dapr.proto import api_service_v1, api_v1, common_v1
 
-from bench._harness import REPO_ROOT, percentile_ms, report
+from bench._harness import NOOP_METHOD, REPO_ROOT, noop_grpc_server, percentile_ms, report
 from sidecar.testing import run_sidecar
 
 __all__ = ["main"]
@@ -54,23 +52,6 @@ spec:
     - name: redisHost
       value: "{host}"
 """
-_NOOP_METHOD = "/bench.Noop/Call"
-#: A process serving ``_NOOP_METHOD`` (bytes in, empty bytes out); prints its port.
-_NOOP_SERVER = """
-import sys
-from concurrent import futures
-import grpc
-handler = grpc.method_handlers_generic_handler(
-    "bench.Noop", {"Call": grpc.unary_unary_rpc_method_handler(lambda request, context: b"")})
-server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-server.add_generic_rpc_handlers((handler,))
-port = server.add_insecure_port("127.0.0.1:0")
-server.start()
-print(port, flush=True)
-sys.stdin.read()
-server.stop(0)
-"""
-
 #: Runs sample ``i`` and appends the seconds each timed call took.
 _Probe = Callable[[int, list[float]], None]
 
@@ -88,22 +69,6 @@ def _runtime(app_id: str, redis_host: str) -> Iterator[int]:
                          log_level="warn") as sidecar:
             with unittest.mock.patch.dict(os.environ, sidecar.env):
                 yield sidecar.grpc_port
-
-
-@contextmanager
-def _noop_server() -> Iterator[str]:
-    """The no-op gRPC server process; yields its address. It exits when its stdin closes."""
-    process = subprocess.Popen([sys.executable, "-c", _NOOP_SERVER], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None and process.stdin is not None
-        yield f"127.0.0.1:{int(process.stdout.readline())}"
-        process.stdin.close()
-        process.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def _timed(*calls: Callable[[], object]) -> Callable[[list[float]], None]:
@@ -186,12 +151,12 @@ def main() -> int:
     host, _, port = redis_host.rpartition(":")
     direct = redis.Redis(host=host, port=int(port))
     direct_prefix = f"{app_id}-direct-"
-    with _runtime(app_id, redis_host) as grpc_port, _noop_server() as noop_address:
+    with _runtime(app_id, redis_host) as grpc_port, noop_grpc_server() as noop_address:
         address = f"127.0.0.1:{grpc_port}"
         with DaprClient(address=address) as client, grpc.insecure_channel(address) as channel, \
                 grpc.insecure_channel(noop_address) as noop_channel:
             probes = _probes(client, api_service_v1.DaprStub(channel), direct, direct_prefix,
-                             noop_channel.unary_unary(_NOOP_METHOD))
+                             noop_channel.unary_unary(NOOP_METHOD))
             try:
                 samples = _measure(probes, n, block)
             finally:
