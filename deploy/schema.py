@@ -101,7 +101,8 @@ _PROVIDER = _closed({
                       "tag": {"type": "string", "pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"},
                       "dockerfile": {"type": "string"}}, ("registry", "tag", "dockerfile")),
     "dapr": _closed({"appProtocol": {"enum": ["http"]}, "config": _NAME,
-                     "tracingSamplingRate": {"type": "string", "pattern": r"^[0-9.]+$"}},
+                     "tracingSamplingRate": {"type": "string", "pattern": r"^[0-9.]+$"},
+                     "logAsJson": {"type": "boolean"}},
                     ("appProtocol", "config")),
     "local": _closed({
         "runFile": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+\.yaml$"},

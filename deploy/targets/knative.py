@@ -19,7 +19,8 @@ from deploy._yaml import document
 from deploy.model import Description, Function
 
 __all__ = ["API_TOKEN_SECRET_KEY", "API_VERSION", "BUILD_SCRIPT", "api_token_env",
-           "api_token_secret", "configuration_name", "dapr_annotations", "labels", "render"]
+           "api_token_secret", "configuration_name", "dapr_annotations", "function_env", "labels",
+           "render"]
 
 _TARGET = "knative"
 API_VERSION = "serving.knative.dev/v1"
@@ -28,6 +29,7 @@ BUILD_SCRIPT = "build-images.sh"
 #: <name> --from-literal=token=...``, as Dapr's docs create it).
 API_TOKEN_SECRET_KEY = "token"
 _API_TOKEN_ENV = "DAPR_API_TOKEN"
+_LOG_FORMAT_ENV = "LOG_FORMAT"
 #: Every function answers ``GET /`` with 200 (its help text), so it doubles as the probe.
 _PROBE_PATH = "/"
 
@@ -42,11 +44,21 @@ def render(d: Description) -> dict[str, str]:
 def dapr_annotations(d: Description, f: Function) -> dict[str, str]:
     """The sidecar injector's annotations for ``f`` (shared with the openfunction target)."""
     dapr = d.provider["dapr"]
-    return {"dapr.io/enabled": "true", "dapr.io/app-id": f.app_id,
-            "dapr.io/app-port": str(d.provider["containerPort"]),
-            "dapr.io/app-protocol": dapr["appProtocol"],
-            "dapr.io/config": configuration_name(d, f),
-            "dapr.io/api-token-secret": api_token_secret(d)}
+    annotations = {"dapr.io/enabled": "true", "dapr.io/app-id": f.app_id,
+                   "dapr.io/app-port": str(d.provider["containerPort"]),
+                   "dapr.io/app-protocol": dapr["appProtocol"],
+                   "dapr.io/config": configuration_name(d, f),
+                   "dapr.io/api-token-secret": api_token_secret(d)}
+    if dapr.get("logAsJson"):
+        annotations["dapr.io/log-as-json"] = "true"
+    return annotations
+
+
+def function_env(d: Description, f: Function) -> dict[str, str]:
+    """The function process's environment in a pod: with ``dapr.logAsJson``, its log is JSON
+    lines too (LOG_FORMAT, unless the function's own environment sets it), like its sidecar's."""
+    json_log = {_LOG_FORMAT_ENV: "json"} if d.provider["dapr"].get("logAsJson") else {}
+    return {**json_log, **f.env()}
 
 
 def api_token_secret(d: Description) -> str:
@@ -76,7 +88,8 @@ def _container(d: Description, f: Function) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "name": "function", "image": d.image(f),
         "ports": [{"name": "http1", "containerPort": port}],
-        "env": [*({"name": k, "value": v} for k, v in f.env().items()), api_token_env(d)],
+        "env": [*({"name": k, "value": v} for k, v in function_env(d, f).items()),
+                api_token_env(d)],
     }
     if f.resources:
         spec["resources"] = {kind: dict(values) for kind, values in f.resources.items()}

@@ -22,7 +22,7 @@ from deploy._yaml import document
 from deploy.errors import RenderError
 from deploy.model import Description, Function, SecretRef
 from deploy.targets.components import metadata_items
-from deploy.targets.knative import api_token_env, dapr_annotations, labels
+from deploy.targets.knative import api_token_env, dapr_annotations, function_env, labels
 from deploy.targets.profile import subscription_resource
 
 __all__ = ["API_VERSION", "render"]
@@ -70,7 +70,7 @@ def _function(d: Description, f: Function) -> dict[str, Any]:
 
 
 def _serving(d: Description, f: Function) -> dict[str, Any]:
-    env = {"PYTHONPATH": _BUILDPACK_APP_DIR, **f.env()}
+    env = {"PYTHONPATH": _BUILDPACK_APP_DIR, **function_env(d, f)}
     container: dict[str, Any] = {"name": "function", "imagePullPolicy": "IfNotPresent",
                                  "env": [*({"name": k, "value": v} for k, v in env.items()),
                                          api_token_env(d)]}

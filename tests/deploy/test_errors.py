@@ -51,6 +51,7 @@ CASES = [  # (what to change, value or REMOVE, field the error must name, words 
     ("functions.Bad_Name", {}, "functions", "Bad_Name"),
     ("functions.grayscale.workers", "REMOVE", "functions.grayscale", "workers"),
     ("provider.containerPort", "REMOVE", "provider", "containerPort"),
+    ("provider.dapr.logAsJson", "yes", "provider.dapr.logAsJson", "boolean"),
     ("components.statestore.profiles.kubernetes.metadata.redisPassword", "hunter2",
      "components.statestore.profiles.kubernetes.metadata.redisPassword", "credential"),
     ("components.events-db.profiles.kubernetes.secretStore", "REMOVE",
