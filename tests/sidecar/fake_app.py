@@ -9,6 +9,7 @@ Any path answers 200 with JSON ``{"method", "path", "query", "headers", "body"}`
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,11 +78,15 @@ def _handler(app: FakeApp) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def run_fake_app(subscribed: set[str] | None = None, port: int = 0) -> Iterator[FakeApp]:
-    """Serve a FakeApp on loopback (``port``, default a free one) for the block."""
+def run_fake_app(subscribed: set[str] | None = None, port: int = 0,
+                 tls: ssl.SSLContext | None = None) -> Iterator[FakeApp]:
+    """Serve a FakeApp on loopback (``port``, default a free one) for the block; over TLS
+    with ``tls`` (a server context)."""
     app = FakeApp(port=port, subscribed=set(subscribed or ()))
     server = ThreadingHTTPServer(("127.0.0.1", port), _handler(app))
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     app.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
