@@ -1,10 +1,11 @@
 """daprd's gRPC API (``dapr.proto.runtime.v1.Dapr``) as a thin front end over ``Runtime``.
 
 Each RPC turns its request message into the ``Runtime`` call of the same building block and
-the result back into the response message; ``DaprError``s become gRPC statuses carrying a
-``google.rpc.ErrorInfo`` (``reason`` = the error code, ``domain`` = ``dapr.io``), which is
-what the dapr SDK's ``DaprGrpcError.error_code()`` reads. RPCs outside the building blocks
-this runtime serves answer UNIMPLEMENTED, naming the RPC.
+the result back into the response message (the conversions are in ``grpc_messages.py``);
+``DaprError``s become gRPC statuses carrying a ``google.rpc.ErrorInfo`` (``reason`` = the error
+code, ``domain`` = ``dapr.io``), which is what the dapr SDK's ``DaprGrpcError.error_code()``
+reads (built by ``grpc_errors.py``). RPCs outside the building blocks this runtime serves
+answer UNIMPLEMENTED, naming the RPC.
 
 Server choice, by measurement on the 2-core dev machine (separate client process):
 
@@ -22,35 +23,27 @@ state_roundtrip``); the handlers only convert messages.
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
 from dapr.proto import api_service_v1, api_v1, common_v1
-from google.protobuf import any_pb2, empty_pb2, json_format
+from google.protobuf import any_pb2, empty_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from . import api_token
+from . import grpc_messages as convert
 from .components.bindings.base import BindingRequest
-from .components.state.base import Concurrency, DeleteRequest, SetRequest, TransactionOperation
 from .configuration import configuration_of
-from .errors import ERROR_DOMAIN, DaprError, MalformedRequest, StateOperationNotSupported
+from .errors import ERROR_DOMAIN, DaprError
+from .grpc_errors import AppStatus, Reject, abort, abort_with, app_failure, error_details, packed
 from .grpc_streaming import subscribe_topic_events
 from .invoke.grpc_proxy import GrpcProxy
-from .invoke.messages import (
-    API_TOKEN_HEADER,
-    FORWARD_HEADER,
-    HTTP_STATUS_HEADER,
-    PERMANENT_HEADERS,
-    AppRequest,
-    AppResponse,
-)
+from .invoke.messages import FORWARD_HEADER
 from .pubsub.publisher import BulkEntry
 from .runtime import Runtime
 from .settings import MAX_MESSAGE_BYTES, MAX_STREAMING_SUBSCRIPTIONS
@@ -74,99 +67,11 @@ IMPLEMENTED_RPCS = (
     "SubscribeTopicEventsAlpha1",
 )
 
-# daprd truncates ErrorInfo metadata values to fit the 64-character limit of error_details.proto.
-_MAX_ERROR_METADATA_LEN = 63
 _EMPTY = empty_pb2.Empty()
-_CONCURRENCY: dict[int, Concurrency] = {
-    common_v1.StateOptions.CONCURRENCY_FIRST_WRITE: "first-write",
-    common_v1.StateOptions.CONCURRENCY_LAST_WRITE: "last-write",
-}
-_Verb = common_v1.HTTPExtension.Verb
-# Go's net/http cannot send CONNECT and NONE is no verb, so daprd refuses both.
-_UNSENDABLE_VERBS = frozenset({_Verb.Value("NONE"), _Verb.Value("CONNECT")})
-# daprd's HTTP->gRPC status mapping for app replies (invokev1.CodeFromHTTPStatus).
-_CODE_FROM_HTTP: dict[int, grpc.StatusCode] = {
-    HTTPStatus.REQUEST_TIMEOUT: grpc.StatusCode.CANCELLED,
-    HTTPStatus.INTERNAL_SERVER_ERROR: grpc.StatusCode.UNKNOWN,
-    HTTPStatus.BAD_REQUEST: grpc.StatusCode.INTERNAL,
-    HTTPStatus.GATEWAY_TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
-    HTTPStatus.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    HTTPStatus.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
-    HTTPStatus.FORBIDDEN: grpc.StatusCode.PERMISSION_DENIED,
-    HTTPStatus.UNAUTHORIZED: grpc.StatusCode.UNAUTHENTICATED,
-    HTTPStatus.TOO_MANY_REQUESTS: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    HTTPStatus.NOT_IMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
-    HTTPStatus.SERVICE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
-}
-_METADATA_KEY = re.compile(r"[0-9a-z_.\-]+")
-_METADATA_VALUE = re.compile(r"[\x20-\x7e]*")
-# Caller metadata that must not reach the app: the token is for this runtime only, the rest
-# describes the gRPC transport rather than the caller's request.
-_NOT_FORWARDED = frozenset({"content-type", API_TOKEN_HEADER, "te", "user-agent"})
-
 _SERVICE = "/dapr.proto.runtime.v1.Dapr"
 _NOT_IMPLEMENTED = HTTPStatus.NOT_IMPLEMENTED.phrase
 _log = logging.getLogger(__name__)
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
-
-
-
-class _Reject(Exception):
-    """A failure that is not a ``DaprError``: an app's non-2xx reply to InvokeService."""
-
-    def __init__(self, status: grpc.StatusCode, message: str, reason: str,
-                 metadata: Mapping[str, str]) -> None:
-        super().__init__(message)
-        self.status, self.message, self.reason, self.metadata = status, message, reason, metadata
-
-
-class _AppStatus(Exception):
-    """A gRPC app's non-OK reply to InvokeService: its status goes to the caller unchanged."""
-
-    def __init__(self, status: status_pb2.Status) -> None:
-        super().__init__(status.message)
-        self.status = status
-
-
-def _packed(message: Any) -> any_pb2.Any:
-    detail = any_pb2.Any()
-    detail.Pack(message)
-    return detail
-
-
-def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, reason: str,
-           metadata: Mapping[str, str] | None = None) -> NoReturn:
-    """End the RPC with ``code`` and an ErrorInfo detail, as daprd's rich errors do."""
-    _abort_with(context, code, message, [_packed(error_details_pb2.ErrorInfo(
-        reason=reason, domain=ERROR_DOMAIN, metadata=metadata or {}))])
-
-
-def _abort_with(context: grpc.ServicerContext, code: grpc.StatusCode, message: str,
-                details: list[any_pb2.Any]) -> NoReturn:
-    if not details:
-        context.abort(code, message)  # a plain status, as daprd's pkg/messages errors
-    status = status_pb2.Status(code=code.value[0], message=message, details=details)
-    context.abort_with_status(rpc_status.to_status(status))
-    raise AssertionError("abort_with_status returned")  # it always raises
-
-
-def _error_details(err: DaprError) -> list[any_pb2.Any]:
-    """ErrorInfo, ResourceInfo and BadRequest, as dapr/kit's builder packs them."""
-    details = []
-    for detail in err.details():
-        kind = detail["@type"].rsplit(".", 1)[-1]
-        if kind == "ErrorInfo":
-            details.append(_packed(error_details_pb2.ErrorInfo(
-                reason=detail["reason"], domain=detail["domain"], metadata=detail["metadata"])))
-        elif kind == "ResourceInfo":
-            details.append(_packed(error_details_pb2.ResourceInfo(
-                resource_type=detail["resource_type"], resource_name=detail["resource_name"],
-                owner=detail["owner"], description=detail["description"])))
-        elif kind == "BadRequest":
-            details.append(_packed(error_details_pb2.BadRequest(field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(**v)
-                for v in detail["field_violations"]])))
-    return details
 
 
 def _rpc(handler: _Handler) -> _Handler:
@@ -180,7 +85,7 @@ def _rpc(handler: _Handler) -> _Handler:
         configuration, tracer = configuration_of(self._runtime)
         if not any(k == FORWARD_HEADER for k, _ in metadata) \
                 and not configuration.grpc_api_allowed(name):
-            _abort(context, grpc.StatusCode.UNIMPLEMENTED, _NOT_IMPLEMENTED, _NOT_IMPLEMENTED,
+            abort(context, grpc.StatusCode.UNIMPLEMENTED, _NOT_IMPLEMENTED, _NOT_IMPLEMENTED,
                    {"http.code": str(int(HTTPStatus.NOT_IMPLEMENTED)),
                     "http.error_message": "requested endpoint is not available"})
         with tracer.span(f"{_SERVICE}/{name}", incoming(metadata)) as span:
@@ -197,129 +102,15 @@ def _run(api: DaprGrpcApi, handler: Callable[..., Any], request: Any,
     try:
         return handler(api, request, context)
     except DaprError as err:
-        _abort_with(context, err.grpc_status, err.message, _error_details(err))
-    except _Reject as err:
-        _abort(context, err.status, err.message, err.reason, err.metadata)
-    except _AppStatus as err:
+        abort_with(context, err.grpc_status, err.message, error_details(err))
+    except Reject as err:
+        abort(context, err.status, err.message, err.reason, err.metadata)
+    except AppStatus as err:
         context.abort_with_status(rpc_status.to_status(err.status))
     except Exception as err:  # noqa: BLE001 - a bug or an unmapped driver error: INTERNAL, never a crash
         _log.exception("gRPC %s failed", handler.__name__)
-        _abort_with(context, grpc.StatusCode.INTERNAL, f"{handler.__name__} failed: {err}",
+        abort_with(context, grpc.StatusCode.INTERNAL, f"{handler.__name__} failed: {err}",
                     [])
-
-
-def _etag(item: common_v1.StateItem | api_v1.DeleteStateRequest) -> str | None:
-    # An absent Etag message means "no etag"; an empty one is an etag the store must judge.
-    return item.etag.value if item.HasField("etag") else None
-
-
-def _concurrency(item: common_v1.StateItem | api_v1.DeleteStateRequest) -> Concurrency:
-    return _CONCURRENCY.get(item.options.concurrency, "last-write")
-
-
-def _set_request(item: common_v1.StateItem) -> SetRequest:
-    if not item.key:
-        raise MalformedRequest("state key cannot be empty")
-    metadata = dict(item.metadata)
-    if metadata.get("contentType") == "application/json":
-        _check_json(item.key, item.value)
-    return SetRequest(key=item.key, value=item.value, etag=_etag(item),
-                      concurrency=_concurrency(item), metadata=metadata)
-
-
-def _check_json(key: str, value: bytes) -> None:
-    """daprd decodes values sent with contentType application/json; so must they decode."""
-    try:
-        json.loads(value)
-    except ValueError as err:
-        raise MalformedRequest(
-            f"value of key {key!r} is not valid JSON but contentType is application/json: "
-            f"{err}") from err
-
-
-def _delete_request(item: common_v1.StateItem | api_v1.DeleteStateRequest) -> DeleteRequest:
-    return DeleteRequest(key=item.key, etag=_etag(item), concurrency=_concurrency(item),
-                         metadata=dict(item.metadata))
-
-
-def _transaction_operation(op: api_v1.TransactionalStateOperation) -> TransactionOperation:
-    if op.operationType == "upsert":
-        return TransactionOperation("upsert", _set_request(op.request))
-    if op.operationType == "delete":
-        return TransactionOperation("delete", _delete_request(op.request))
-    raise StateOperationNotSupported(
-        f"operation type {op.operationType!r} not supported; use 'upsert' or 'delete'")
-
-
-def _app_request(message: common_v1.InvokeRequest,
-                 caller_metadata: Iterable[tuple[str, str | bytes]]) -> AppRequest:
-    """The request for the app; without an HTTP extension the verb is "" (gRPC apps only)."""
-    extension = message.http_extension
-    if message.HasField("http_extension") and extension.verb in _UNSENDABLE_VERBS:
-        raise MalformedRequest(f"invalid HTTP verb {_Verb.Name(extension.verb)}")
-    headers = {}
-    for key, value in caller_metadata:
-        if key.startswith(":") or key.endswith("-bin") or key in _NOT_FORWARDED:
-            continue
-        # grpc-* names are reserved by the transport, so daprd renames them for the app.
-        headers["dapr-" + key if key.startswith("grpc-") else key] = str(value)
-    verb = _Verb.Name(extension.verb) if message.HasField("http_extension") else ""
-    return AppRequest(http_verb=verb, query=extension.querystring, headers=headers,
-                      body=message.data.value, content_type=message.content_type,
-                      type_url=message.data.type_url)
-
-
-def _reply_metadata(response: AppResponse) -> list[tuple[str, str]]:
-    """The app's headers as gRPC initial metadata, plus its status, as daprd sends them."""
-    metadata = [(HTTP_STATUS_HEADER, str(response.status))]
-    for key, value in response.headers.items():
-        key = key.lower()
-        if key in PERMANENT_HEADERS:
-            key = "dapr-" + key
-        if (key.startswith("grpc-") or key.endswith("-bin") or key == HTTP_STATUS_HEADER
-                or not _METADATA_KEY.fullmatch(key) or not _METADATA_VALUE.fullmatch(value)):
-            continue  # not representable as gRPC metadata
-        metadata.append((key, value))
-    return metadata
-
-
-def _app_failure(response: AppResponse) -> _Reject:
-    """daprd's error for a non-2xx app reply: status text, and the body start in ErrorInfo."""
-    try:
-        phrase = HTTPStatus(response.status).phrase
-    except ValueError:
-        phrase = f"HTTP status {response.status}"
-    detail = response.body.decode("utf-8", "replace")[:_MAX_ERROR_METADATA_LEN]
-    code = _CODE_FROM_HTTP.get(response.status, grpc.StatusCode.UNKNOWN)
-    return _Reject(code, phrase, phrase,
-                   {"http.code": str(response.status), "http.error_message": detail})
-
-
-def _metadata_response(info: Mapping[str, Any]) -> api_v1.GetMetadataResponse:
-    """GetMetadata from the JSON document ``Runtime.metadata()`` serves over HTTP."""
-    components = [
-        api_v1.RegisteredComponents(name=c.get("name", ""), type=c.get("type", ""),
-                                    version=c.get("version", ""),
-                                    capabilities=c.get("capabilities") or [])
-        for c in info.get("components") or []
-    ]
-    extended = dict(info.get("extended") or {})
-    response = api_v1.GetMetadataResponse(
-        id=info.get("id", ""), runtime_version=info.get("runtimeVersion", ""),
-        registered_components=components, extended_metadata=extended,
-        enabled_features=info.get("enabledFeatures") or [])
-    for sub in info.get("subscriptions") or []:
-        response.subscriptions.append(api_v1.PubsubSubscription(
-            pubsub_name=sub["pubsubname"], topic=sub["topic"],
-            metadata=sub.get("metadata") or {}, dead_letter_topic=sub["deadLetterTopic"],
-            type=api_v1.PubsubSubscriptionType.Value(sub["type"]),
-            rules=api_v1.PubsubSubscriptionRules(rules=[
-                api_v1.PubsubSubscriptionRule(match=r.get("match", ""), path=r.get("path", ""))
-                for r in sub["rules"]])))
-    if info.get("appConnectionProperties"):
-        json_format.ParseDict(info["appConnectionProperties"],
-                              response.app_connection_properties, ignore_unknown_fields=True)
-    return response
 
 
 class DaprGrpcApi(api_service_v1.DaprServicer):
@@ -351,26 +142,27 @@ class DaprGrpcApi(api_service_v1.DaprServicer):
     @_rpc
     def SaveState(self, request: api_v1.SaveStateRequest,
                   context: grpc.ServicerContext) -> empty_pb2.Empty:
-        self._runtime.save_state(request.store_name, [_set_request(s) for s in request.states])
+        self._runtime.save_state(request.store_name,
+                                 [convert.set_request(s) for s in request.states])
         return _EMPTY
 
     @_rpc
     def DeleteState(self, request: api_v1.DeleteStateRequest,
                     context: grpc.ServicerContext) -> empty_pb2.Empty:
-        self._runtime.delete_state(request.store_name, _delete_request(request))
+        self._runtime.delete_state(request.store_name, convert.delete_request(request))
         return _EMPTY
 
     @_rpc
     def DeleteBulkState(self, request: api_v1.DeleteBulkStateRequest,
                         context: grpc.ServicerContext) -> empty_pb2.Empty:
         for item in request.states:
-            self._runtime.delete_state(request.store_name, _delete_request(item))
+            self._runtime.delete_state(request.store_name, convert.delete_request(item))
         return _EMPTY
 
     @_rpc
     def ExecuteStateTransaction(self, request: api_v1.ExecuteStateTransactionRequest,
                                 context: grpc.ServicerContext) -> empty_pb2.Empty:
-        operations = [_transaction_operation(op) for op in request.operations]
+        operations = [convert.transaction_operation(op) for op in request.operations]
         self._runtime.transact_state(request.storeName, operations, dict(request.metadata))
         return _EMPTY
 
@@ -402,13 +194,13 @@ class DaprGrpcApi(api_service_v1.DaprServicer):
     def InvokeService(self, request: api_v1.InvokeServiceRequest,
                       context: grpc.ServicerContext) -> common_v1.InvokeResponse:
         message = request.message
-        app_request = _app_request(message, context.invocation_metadata())
+        app_request = convert.app_request(message, context.invocation_metadata())
         response = self._runtime.invoke_app(request.id, message.method, app_request)
-        context.send_initial_metadata(_reply_metadata(response))
+        context.send_initial_metadata(convert.reply_metadata(response))
         if response.grpc_status:  # a gRPC app's own status, as daprd passes it on
-            raise _AppStatus(status_pb2.Status.FromString(response.grpc_status))
+            raise AppStatus(status_pb2.Status.FromString(response.grpc_status))
         if not HTTPStatus.OK <= response.status < HTTPStatus.MULTIPLE_CHOICES:
-            raise _app_failure(response)
+            raise app_failure(response)
         return common_v1.InvokeResponse(
             data=any_pb2.Any(type_url=response.type_url, value=response.body),
             content_type=response.content_type)
@@ -444,7 +236,7 @@ class DaprGrpcApi(api_service_v1.DaprServicer):
     @_rpc
     def GetMetadata(self, request: api_v1.GetMetadataRequest,
                     context: grpc.ServicerContext) -> api_v1.GetMetadataResponse:
-        return _metadata_response(self._runtime.metadata())
+        return convert.metadata_response(self._runtime.metadata())
 
     @_rpc
     def SetMetadata(self, request: api_v1.SetMetadataRequest,
@@ -485,7 +277,7 @@ class _ApiTokenInterceptor(grpc.ServerInterceptor):
             return handler
         status = rpc_status.to_status(status_pb2.Status(
             code=grpc.StatusCode.UNAUTHENTICATED.value[0], message=HTTPStatus.UNAUTHORIZED.phrase,
-            details=[_packed(error_details_pb2.ErrorInfo(
+            details=[packed(error_details_pb2.ErrorInfo(
                 reason=HTTPStatus.UNAUTHORIZED.phrase, domain=ERROR_DOMAIN,
                 metadata={"http.code": str(int(HTTPStatus.UNAUTHORIZED)),
                           "http.error_message": problem}))]))
