@@ -136,8 +136,8 @@ def test_every_copied_file_exists_and_is_in_the_build_context(
     for source in sources:
         assert (REPO_ROOT / source).exists(), source
         assert _in_context(source.rstrip("/")), f"{source} is excluded by .dockerignore"
-    for secret in ("config/secrets/services.json", "config/secrets/embedded.json", ".venv/bin/python",
-                   ".git/HEAD", "tests/conftest.py"):
+    for secret in ("config/secrets/services.json", "config/secrets/embedded.json",
+                   ".venv/bin/python", ".git/HEAD", "tests/conftest.py"):
         assert not _in_context(secret), f"{secret} would be sent to the Docker daemon"
 
 
