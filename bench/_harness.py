@@ -397,19 +397,26 @@ server.stop(0)
 @contextmanager
 def noop_grpc_server() -> Iterator[str]:
     """A process serving ``NOOP_METHOD`` (bytes in, empty bytes out), the floor of any gRPC hop
-    between two Python processes; yields its address. It exits when its stdin closes."""
-    process = subprocess.Popen([sys.executable, "-c", _NOOP_SERVER], stdin=subprocess.PIPE,
+    between two Python processes; yields its address. It exits when the block ends."""
+    with _port_printing_process(_NOOP_SERVER) as port:
+        yield f"127.0.0.1:{port}"
+
+
+@contextmanager
+def _port_printing_process(script: str, *args: str) -> Iterator[int]:
+    """``python -c script *args``, a server that prints its port and exits when its stdin
+    closes; yields the port, and closes stdin (killing it if it lingers) when the block ends."""
+    process = subprocess.Popen([sys.executable, "-c", script, *args], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None and process.stdin is not None
-        yield f"127.0.0.1:{int(process.stdout.readline())}"
+        yield int(process.stdout.readline())
         process.stdin.close()
         process.wait(10)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-
 
 
 # --- a bare app --------------------------------------------------------------------------
@@ -451,14 +458,5 @@ sys.stdin.read()
 def app_server(subscriptions: Sequence[Mapping[str, object]] = ()) -> Iterator[int]:
     """A bare HTTP app in its own process (see ``_APP_SERVER``); yields its port. It serves
     ``subscriptions`` as its programmatic ones and exits when the block ends."""
-    process = subprocess.Popen([sys.executable, "-c", _APP_SERVER, json.dumps(list(subscriptions))],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None and process.stdin is not None
-        yield int(process.stdout.readline())
-        process.stdin.close()
-        process.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with _port_printing_process(_APP_SERVER, json.dumps(list(subscriptions))) as port:
+        yield port
