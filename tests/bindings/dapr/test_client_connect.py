@@ -37,6 +37,16 @@ class _Health(BaseHTTPRequestHandler):
         pass
 
 
+def _aim_sdk(monkeypatch: pytest.MonkeyPatch, http_port: int, grpc_port: int = 0) -> None:
+    """Point the dapr SDK's settings (read once, at import) at a runtime on loopback."""
+    monkeypatch.setattr(sdk_settings, "DAPR_HTTP_ENDPOINT", None)
+    monkeypatch.setattr(sdk_settings, "DAPR_GRPC_ENDPOINT", None)
+    monkeypatch.setattr(sdk_settings, "DAPR_RUNTIME_HOST", "127.0.0.1")
+    monkeypatch.setattr(sdk_settings, "DAPR_HTTP_PORT", http_port)
+    if grpc_port:
+        monkeypatch.setattr(sdk_settings, "DAPR_GRPC_PORT", grpc_port)
+
+
 @pytest.fixture
 def health_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Health]]:
     """A sidecar health endpoint the SDK's settings point at; its class holds the probes."""
@@ -44,9 +54,7 @@ def health_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Health]]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setattr(sdk_settings, "DAPR_HTTP_ENDPOINT", None)
-    monkeypatch.setattr(sdk_settings, "DAPR_RUNTIME_HOST", "127.0.0.1")
-    monkeypatch.setattr(sdk_settings, "DAPR_HTTP_PORT", server.server_address[1])
+    _aim_sdk(monkeypatch, server.server_address[1])
     try:
         yield handler
     finally:
@@ -77,9 +85,7 @@ def test_probes_start_10_ms_apart_and_never_wait_more_than_200_ms(
 def test_the_wait_gives_up_after_dapr_health_timeout_naming_the_url(
         monkeypatch: pytest.MonkeyPatch) -> None:
     port = free_port()  # nothing listens there
-    monkeypatch.setattr(sdk_settings, "DAPR_HTTP_ENDPOINT", None)
-    monkeypatch.setattr(sdk_settings, "DAPR_RUNTIME_HOST", "127.0.0.1")
-    monkeypatch.setattr(sdk_settings, "DAPR_HTTP_PORT", port)
+    _aim_sdk(monkeypatch, port)
     monkeypatch.setattr(sdk_settings, "DAPR_HEALTH_TIMEOUT", 0.3)
     with pytest.raises(TimeoutError, match=f"127.0.0.1:{port}/v1.0/healthz/outbound"):
         client._wait_for_sidecar()
@@ -102,11 +108,7 @@ def test_a_worker_starts_its_client_as_it_starts(
         "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: statestore\n"
         "spec:\n  type: state.in-memory\n  version: v1\n")
     with run_sidecar("connect-test", [components]) as sidecar:
-        monkeypatch.setattr(sdk_settings, "DAPR_HTTP_ENDPOINT", None)
-        monkeypatch.setattr(sdk_settings, "DAPR_GRPC_ENDPOINT", None)
-        monkeypatch.setattr(sdk_settings, "DAPR_RUNTIME_HOST", "127.0.0.1")
-        monkeypatch.setattr(sdk_settings, "DAPR_HTTP_PORT", sidecar.http_port)
-        monkeypatch.setattr(sdk_settings, "DAPR_GRPC_PORT", sidecar.grpc_port)
+        _aim_sdk(monkeypatch, sidecar.http_port, sidecar.grpc_port)
         hook = serving.gunicorn_options("127.0.0.1", 8080, {})["post_worker_init"]
         hook(object())
         assert client._holder.started is not None  # began without any request
@@ -124,11 +126,7 @@ def test_a_runtime_that_comes_up_after_the_worker_gives_its_requests_their_full_
     """The wait budget runs from the first request, not from the worker's start: a request
     made as soon as a late runtime answers gets the client, not SidecarUnavailable."""
     http_port, grpc_port = free_port(), free_port()
-    monkeypatch.setattr(sdk_settings, "DAPR_HTTP_ENDPOINT", None)
-    monkeypatch.setattr(sdk_settings, "DAPR_GRPC_ENDPOINT", None)
-    monkeypatch.setattr(sdk_settings, "DAPR_RUNTIME_HOST", "127.0.0.1")
-    monkeypatch.setattr(sdk_settings, "DAPR_HTTP_PORT", http_port)
-    monkeypatch.setattr(sdk_settings, "DAPR_GRPC_PORT", grpc_port)
+    _aim_sdk(monkeypatch, http_port, grpc_port)
     client.connect()  # the worker starts; its runtime does not answer yet
     time.sleep(1.5)  # longer than the request's budget below
     components = tmp_path / "components"
