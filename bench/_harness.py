@@ -302,7 +302,8 @@ scopes: [events-service]
 def _write_components(folder: Path, pubsub: bool = False) -> Path:
     components = folder / "components"
     components.mkdir(exist_ok=True)
-    secrets = components / "secrets.json"
+    # Beside the resources folder, not in it: daprd warns about every non-YAML file there.
+    secrets = folder / "secrets.json"
     secrets.write_text(json.dumps({"DB_URL": {"MYSQL": f"sqlite:{folder / 'events.db'}"}}))
     for name, (kind, spec) in _COMPONENTS.items():
         (components / f"{name}.yaml").write_text(
