@@ -39,7 +39,7 @@ __all__ = ["APP_IDS", "CONCURRENCY", "NOOP_METHOD", "REPO_ROOT", "SECONDS", "SER
            "BenchStack", "Result", "Throughput", "app_server", "function_stack",
            "http_throughput", "interleaved", "load_function_module", "noop_grpc_server",
            "per_call_ms",
-           "percentile_ms", "report", "results", "results_table", "runtime_for",
+           "percentile_ms", "print_latencies", "report", "results", "results_table", "runtime_for",
            "seed_file", "shipped_config", "time_to_first_answer"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -179,6 +179,14 @@ def percentile_ms(samples: Sequence[float], percent: int) -> float:
     if percent == 50:
         return statistics.median(samples) * 1000
     return statistics.quantiles(samples, n=100, method="inclusive")[percent - 1] * 1000
+
+
+def print_latencies(labels: Mapping[str, str], samples: Mapping[str, Sequence[float]]) -> None:
+    """One line per probe: its label, then the p50 and p90 of its samples, in microseconds."""
+    width = max(len(label) for label in labels.values())
+    for name, label in labels.items():
+        p50, p90 = percentile_ms(samples[name], 50), percentile_ms(samples[name], 90)
+        print(f"  {label:<{width}} p50 {p50 * 1000:6.0f} us   p90 {p90 * 1000:6.0f} us")
 
 
 class Throughput(NamedTuple):

@@ -38,6 +38,7 @@ from bench._harness import (
     interleaved,
     noop_grpc_server,
     percentile_ms,
+    print_latencies,
     report,
 )
 from sidecar.testing import run_sidecar
@@ -88,9 +89,7 @@ def _report(samples: dict[str, list[float]], n: int, block: int) -> None:
               "direct": "urllib3 POST straight to the app, kept alive",
               "noop": "no-op grpcio call between two processes"}
     print(f"service invocation: {n} samples each, interleaved in blocks of {block}")
-    for name, label in labels.items():
-        p50, p90 = percentile_ms(samples[name], 50), percentile_ms(samples[name], 90)
-        print(f"  {label:<64} p50 {p50 * 1000:6.0f} us   p90 {p90 * 1000:6.0f} us")
+    print_latencies(labels, samples)
     for name in ("sdk", "stub"):
         for percent in (50, 90):
             added = percentile_ms(samples[name], percent) - percentile_ms(samples["direct"],

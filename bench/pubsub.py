@@ -30,7 +30,14 @@ from typing import Any
 import redis
 from dapr.clients import DaprClient
 
-from bench._harness import REPO_ROOT, app_server, interleaved, percentile_ms, report
+from bench._harness import (
+    REPO_ROOT,
+    app_server,
+    interleaved,
+    percentile_ms,
+    print_latencies,
+    report,
+)
 from sidecar.testing import run_sidecar
 
 __all__ = ["main"]
@@ -126,10 +133,8 @@ def _bare_rate(direct: redis.Redis, stream: str, events: int) -> float:
 def _report(samples: dict[str, list[float]], runtime_rate: float, bare_rate: float,
             n: int, events: int) -> None:
     print(f"publish latency: {n} samples each, interleaved")
-    for name, label in (("sdk", "dapr SDK publish_event (gRPC, runtime, XADD)"),
-                        ("direct", "redis-py XADD, direct")):
-        p50, p90 = percentile_ms(samples[name], 50), percentile_ms(samples[name], 90)
-        print(f"  {label:<48} p50 {p50 * 1000:6.0f} us   p90 {p90 * 1000:6.0f} us")
+    print_latencies({"sdk": "dapr SDK publish_event (gRPC, runtime, XADD)",
+                     "direct": "redis-py XADD, direct"}, samples)
     for percent in (50, 90):
         added = percentile_ms(samples["sdk"], percent) - percentile_ms(samples["direct"],
                                                                        percent)

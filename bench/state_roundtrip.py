@@ -31,7 +31,14 @@ import redis
 from dapr.clients import DaprClient
 from dapr.proto import api_service_v1, api_v1, common_v1
 
-from bench._harness import NOOP_METHOD, REPO_ROOT, noop_grpc_server, percentile_ms, report
+from bench._harness import (
+    NOOP_METHOD,
+    REPO_ROOT,
+    noop_grpc_server,
+    percentile_ms,
+    print_latencies,
+    report,
+)
 from sidecar.testing import run_sidecar
 
 __all__ = ["main"]
@@ -128,9 +135,7 @@ def _report(samples: dict[str, list[float]], n: int, block: int) -> None:
               "direct": "redis-py SET or GET, direct, per call",
               "noop": "no-op grpcio call between two processes (floor)"}
     print(f"state round trip: {n} samples each, interleaved in blocks of {block}")
-    for name, label in labels.items():
-        p50, p90 = percentile_ms(samples[name], 50), percentile_ms(samples[name], 90)
-        print(f"  {label:<60} p50 {p50 * 1000:6.0f} us   p90 {p90 * 1000:6.0f} us")
+    print_latencies(labels, samples)
     report("SDK save_state+get_state pair p50", percentile_ms(samples["sdk"], 50), "ms")
     for percent, goal in _GOALS_MS.items():
         added = (percentile_ms(samples["stub"], percent)
