@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -62,13 +63,18 @@ class Quickstart:
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout.splitlines()
 
-    def app_lines(self, count: int, containing: str, timeout: float = 15.0) -> list[str]:
-        """The app's output lines containing ``containing``, once there are ``count``."""
+    def app_lines(self, count: int, pattern: str, timeout: float = 15.0) -> list[str]:
+        """What the app printed matching ``pattern``, once there are ``count`` matches.
+
+        Matched in the whole output, not line by line: ``print`` writes its text and its
+        newline in two writes, so two deliveries handled at once (daprd delivers concurrently
+        too) can print ``Subscriber received : 2Subscriber received : 1`` and then two newlines.
+        """
         deadline = time.monotonic() + timeout
         while True:
-            lines = [line for line in self.app_log.read_text().splitlines() if containing in line]
-            if len(lines) >= count or time.monotonic() > deadline:
-                return lines
+            found = re.findall(pattern, self.app_log.read_text())
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
             time.sleep(0.1)
 
 
