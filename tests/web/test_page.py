@@ -173,6 +173,10 @@ def test_keyboard_only_and_labelled(page: Page, web_stack: LauncherProcess,
                                     seed_data: Path) -> None:
     page.route("**/api/grayscale/grayscale", lambda route: route.fulfill(
         status=200, content_type="image/png", body=png_bytes()))
+    # Playwright turns Chromium's file-chooser interception on, without waiting, when the page
+    # gets its first "filechooser" listener; subscribed only by expect_file_chooser below, the
+    # key press could reach Chromium first and its chooser go unseen (1 start in 8 here).
+    page.on("filechooser", lambda _: None)
     page.goto(web_stack.url)
     unlabelled = page.evaluate("""() => [...document.querySelectorAll('input')]
         .filter((el) => el.labels.length === 0).map((el) => el.id)""")
