@@ -46,7 +46,7 @@ from .invoke.grpc_proxy import GrpcProxy
 from .invoke.messages import FORWARD_HEADER
 from .pubsub.publisher import BulkEntry
 from .runtime import Runtime
-from .settings import MAX_MESSAGE_BYTES, MAX_STREAMING_SUBSCRIPTIONS
+from .settings import MAX_STREAMING_SUBSCRIPTIONS
 from .tracing import GRPC_TRACE_BIN, incoming
 
 __all__ = [
@@ -295,13 +295,14 @@ class _ApiTokenInterceptor(grpc.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(refuse)
 
 
-def serve(runtime: Runtime, host: str, port: int, *, max_workers: int = MAX_WORKERS,
-          max_message_bytes: int = MAX_MESSAGE_BYTES) -> grpc.Server:
+def serve(runtime: Runtime, host: str, port: int, *,
+          max_workers: int = MAX_WORKERS) -> grpc.Server:
     """Start serving the Dapr gRPC API on ``host:port``; returns the started server.
 
     Stop it with ``server.stop(grace)``. Raises ``OSError`` when the address cannot be bound
     (port in use: gRPC's SO_REUSEPORT is turned off so two runtimes never share a port).
     """
+    max_message_bytes = runtime.settings.max_message_bytes
     options = [
         ("grpc.so_reuseport", 0),
         ("grpc.max_receive_message_length", max_message_bytes),

@@ -34,7 +34,6 @@ from .invoke.messages import (
 )
 from .pubsub.bulk_requests import bulk_entries, failed_entries_body
 from .runtime import Runtime
-from .settings import MAX_BODY_BYTES
 from .tracing import TRACEPARENT, context_headers, incoming
 
 if TYPE_CHECKING:
@@ -161,7 +160,7 @@ class HttpApi:
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
-        request.max_content_length = MAX_BODY_BYTES
+        request.max_content_length = self.runtime.settings.max_body_bytes
 
         def go_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
             return start_response(go_status_line(status), headers, exc_info)

@@ -348,7 +348,8 @@ class Runtime:
         if settings.app_port is not None:
             info["appConnectionProperties"] = {
                 "port": settings.app_port, "protocol": settings.app_protocol,
-                "channelAddress": settings.app_host, "maxConcurrency": -1,
+                "channelAddress": settings.app_host,
+                "maxConcurrency": settings.app_max_concurrency,
             }
         return info
 

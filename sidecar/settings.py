@@ -18,15 +18,24 @@ runtime reads ``os.environ`` for its configuration.
                                                           /tmp/dapr-local-<uid>
     (environment only)        DAPR_API_TOKEN              none: the APIs take any caller
     (environment only)        APP_API_TOKEN               none: the app gets no token
+
+daprd's other flags, as daprd takes them (no environment variable):
+
+    --max-body-size 4Mi (or --dapr-http-max-request-size 4, in MB), --app-channel-address
+    127.0.0.1, --app-max-concurrency -1 (no limit), --dapr-graceful-shutdown-seconds 5,
+    --log-as-json, --app-ssl, --version, --wait; the rest of daprd's flags are taken and
+    ignored, with one warning naming those given a value that asks for something (``_cli.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 __all__ = [
@@ -34,6 +43,7 @@ __all__ = [
     "APP_PROTOCOLS",
     "COMPONENT_INIT_TIMEOUT",
     "CONNECT_TIMEOUT",
+    "DEFAULT_APP_HOST",
     "DEFAULT_APP_PROTOCOL",
     "DEFAULT_GRPC_PORT",
     "DEFAULT_HTTP_PORT",
@@ -50,8 +60,10 @@ __all__ = [
     "REDIS_SOCKET_TIMEOUT",
     "RUNTIME_VERSION",
     "SHUTDOWN_GRACE",
+    "UNLIMITED",
     "Settings",
     "default_registry_dir",
+    "parse_byte_size",
 ]
 
 DEFAULT_HTTP_PORT = 3500
@@ -75,6 +87,8 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MESSAGE_HEADROOM_BYTES = 64 * 1024
 #: daprd's ``--max-body-size`` limits gRPC messages both ways, as it does HTTP bodies.
 MAX_MESSAGE_BYTES = MAX_BODY_BYTES + MESSAGE_HEADROOM_BYTES
+#: daprd's default --app-channel-address: where the app listens.
+DEFAULT_APP_HOST = "127.0.0.1"
 #: Streaming subscriptions (SubscribeTopicEventsAlpha1) open at once; each holds a gRPC worker,
 #: so the gRPC pool gets this many workers on top of its own (docs/pubsub.md).
 MAX_STREAMING_SUBSCRIPTIONS = 32
@@ -91,6 +105,36 @@ INPUT_BINDING_PROBE_ATTEMPTS = 20
 INPUT_BINDING_PROBE_INTERVAL = 0.5
 #: Seconds the servers get to finish in-flight requests at shutdown.
 SHUTDOWN_GRACE = 5.0
+#: daprd's --app-max-concurrency default: no limit on calls to the app at once.
+UNLIMITED = -1
+
+
+# A Kubernetes resource quantity, as --max-body-size takes it: 4Mi, 16M, 4194304, 4e6.
+_QUANTITY = re.compile(
+    r"([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:(Ki|Mi|Gi|Ti|Pi|Ei)|([kMGTPE])|[eE]([+-]?\d+))?")
+_BINARY_SUFFIXES = ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+_DECIMAL_SUFFIXES = ("k", "M", "G", "T", "P", "E")
+
+
+def parse_byte_size(text: str) -> int | None:
+    """A Kubernetes quantity of bytes (``16Mi``, ``4M``, ``4194304``), as daprd parses
+    ``--max-body-size``; None for a negative one, which ``dapr run`` passes for "not set".
+    ValueError names what is wrong."""
+    match = _QUANTITY.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (bytes, or a quantity such as 4Mi or 16M)")
+    if match[1] == "-":
+        return None
+    number = Decimal(match[2])
+    if match[3]:
+        number *= 1024 ** (_BINARY_SUFFIXES.index(match[3]) + 1)
+    elif match[4]:
+        number *= 1000 ** (_DECIMAL_SUFFIXES.index(match[4]) + 1)
+    elif match[5]:
+        number *= Decimal(10) ** int(match[5])
+    if number <= 0 or number != number.to_integral_value():
+        raise ValueError(f"not a whole number of bytes above 0: {text!r}")
+    return int(number)
 
 
 def default_registry_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -121,6 +165,21 @@ class Settings:
     api_token: str = field(default="", repr=False)
     #: ``APP_API_TOKEN``: sent to the app as ``dapr-api-token`` on every call.
     app_api_token: str = field(default="", repr=False)
+    #: ``--max-body-size``: the largest request body the APIs take, in bytes.
+    max_body_bytes: int = MAX_BODY_BYTES
+    #: ``--app-channel-address``: where the app listens.
+    app_host: str = DEFAULT_APP_HOST
+    #: ``--app-max-concurrency``: calls to the app at once; ``UNLIMITED`` (-1) for no limit.
+    app_max_concurrency: int = UNLIMITED
+    #: ``--dapr-graceful-shutdown-seconds``: how long in-flight API calls get at shutdown.
+    shutdown_grace: float = SHUTDOWN_GRACE
+    #: ``--log-as-json``: one JSON object per log line (as ``LOG_FORMAT=json``).
+    log_as_json: bool = False
+    #: ``--wait``: only wait until the runtime on ``http_port`` is outbound ready, then exit.
+    wait: bool = False
+    #: daprd flags that were given but ask for what this runtime lacks, each with why; one
+    #: warning names them once logging is set up.
+    ignored_flags: tuple[str, ...] = ()
 
     @property
     def config(self) -> Path | None:
@@ -128,6 +187,6 @@ class Settings:
         return self.configs[0] if self.configs else None
 
     @property
-    def app_host(self) -> str:
-        """Where the app listens: daprd's app channel always uses the loopback address."""
-        return "127.0.0.1"
+    def max_message_bytes(self) -> int:
+        """The largest gRPC message, either way: a body at the limit and its envelope."""
+        return self.max_body_bytes + MESSAGE_HEADROOM_BYTES

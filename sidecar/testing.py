@@ -135,7 +135,7 @@ def run_sidecar(app_id: str, resources_paths: Sequence[_PathArg], app_port: int 
                 env: Mapping[str, str] | None = None, cwd: _PathArg | None = None,
                 registry_dir: _PathArg | None = None, *, timeout: float = 20.0,
                 log_level: str = "info", http_port: int | None = None,
-                grpc_port: int | None = None) -> Iterator[Sidecar]:
+                grpc_port: int | None = None, flags: Sequence[str] = ()) -> Iterator[Sidecar]:
     """Run ``python -m sidecar`` for ``app_id`` on two free ports until the block ends.
 
     Args:
@@ -152,6 +152,7 @@ def run_sidecar(app_id: str, resources_paths: Sequence[_PathArg], app_port: int 
         log_level: ``--log-level``.
         http_port, grpc_port: the runtime's ports; default free ones. Give a stopped
             runtime's ports to start it again where its app already looks for it.
+        flags: more of daprd's flags, as daprd takes them (``["--max-body-size", "16Mi"]``).
 
     Yields the ``Sidecar``. Raises ``SidecarStartError`` with the runtime's log when it exits or
     never gets healthy. On exit: SIGTERM, wait, SIGKILL; when the block raised, the log is
@@ -168,6 +169,7 @@ def run_sidecar(app_id: str, resources_paths: Sequence[_PathArg], app_port: int 
             args += ["--resources-path", str(path)]
         if app_port is not None:
             args += ["--app-port", str(app_port)]
+        args += flags
         log_path = Path(scratch) / "sidecar.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(

@@ -42,6 +42,7 @@ from .channel import (
     TopicEvent,
     TopicReply,
     TopicStatus,
+    concurrency_limit,
 )
 from .messages import (
     API_TOKEN_HEADER,
@@ -95,6 +96,7 @@ class HTTPAppChannel(AppChannel):
     def __init__(self, settings: Settings, protocol: str = "http") -> None:
         self.settings = settings
         self.protocol = protocol
+        self._slot = concurrency_limit(settings.app_max_concurrency)
         timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=APP_CHANNEL_TIMEOUT)
         # Beyond maxsize busy connections, extra ones are opened and closed after use.
         self._pool: urllib3.HTTPConnectionPool
@@ -144,6 +146,11 @@ class HTTPAppChannel(AppChannel):
     def request(self, verb: str, path: str, body: bytes = b"",
                 headers: Mapping[str, str] | None = None) -> AppResponse:
         """One HTTP request to the app; AppChannelError when it cannot be reached in time."""
+        with self._slot:
+            return self._send(verb, path, body, headers)
+
+    def _send(self, verb: str, path: str, body: bytes = b"",
+              headers: Mapping[str, str] | None = None) -> AppResponse:
         sent = {k: v for k, v in (headers or {}).items() if k.lower() != API_TOKEN_HEADER}
         if self.settings.app_api_token:
             sent[API_TOKEN_HEADER] = self.settings.app_api_token
@@ -242,7 +249,8 @@ class HTTPAppChannel(AppChannel):
     # -- health and lifecycle --------------------------------------------------------------
 
     def health(self) -> bool:
-        return _ok(self.request("GET", "/healthz").status)
+        # daprd probes health outside --app-max-concurrency: a busy app is not an unhealthy one.
+        return _ok(self._send("GET", "/healthz").status)
 
     def close(self) -> None:
         self._pool.close()

@@ -16,12 +16,18 @@ and pub/sub delivery speak only these methods, so none of them knows the app's p
 
 Every method raises ``AppChannelError`` when the app cannot be reached (connection refused,
 no answer in time), so callers can retry while the app starts.
+
+``--app-max-concurrency`` bounds the calls in flight to the app as daprd's channels do
+(``concurrency_limit``): over HTTP every call but the health probe waits for a free slot, over
+gRPC service invocation does (daprd delivers gRPC events and binding calls unbounded).
 """
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,6 +41,7 @@ __all__ = [
     "TopicEvent",
     "TopicReply",
     "TopicStatus",
+    "concurrency_limit",
 ]
 
 #: daprd's pub/sub delivery outcomes (``TopicEventResponse.TopicEventResponseStatus``).
@@ -43,6 +50,14 @@ TopicStatus = Literal["SUCCESS", "RETRY", "DROP"]
 
 class AppChannelError(Exception):
     """The app could not be reached, or did not answer in time."""
+
+
+def concurrency_limit(max_concurrency: int) -> AbstractContextManager[Any]:
+    """What a call to the app holds while in flight: one of ``max_concurrency`` slots, waited
+    for when all are taken; nothing to wait for when it is 0 or less (daprd's -1, no limit)."""
+    if max_concurrency <= 0:
+        return nullcontext()
+    return threading.BoundedSemaphore(max_concurrency)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from ..errors import MalformedRequest
-from ..settings import APP_CHANNEL_TIMEOUT, MAX_MESSAGE_BYTES, Settings
+from ..settings import APP_CHANNEL_TIMEOUT, Settings
 from ..tracing import outgoing_headers
 from .channel import (
     AppChannel,
@@ -48,6 +48,7 @@ from .channel import (
     TopicEvent,
     TopicReply,
     TopicStatus,
+    concurrency_limit,
 )
 from .messages import (
     API_TOKEN_HEADER,
@@ -204,10 +205,11 @@ class GrpcAppChannel(AppChannel):
     def __init__(self, settings: Settings, timeout: float = APP_CHANNEL_TIMEOUT) -> None:
         self.settings = settings
         self.timeout = timeout
+        self._slot = concurrency_limit(settings.app_max_concurrency)
         self.address = f"{settings.app_host}:{settings.app_port or 0}"
         self._channel = grpc.insecure_channel(self.address, options=[
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.initial_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 1000),
             ("grpc.enable_http_proxy", 0)])
@@ -247,8 +249,9 @@ class GrpcAppChannel(AppChannel):
         metadata = self._metadata([*headers, (CALLEE_HEADER, app_id),
                                    (CALLER_HEADER, caller or app_id)])
         try:
-            reply, call = self._callback.OnInvoke.with_call(message, timeout=self.timeout,
-                                                            metadata=metadata)
+            with self._slot:
+                reply, call = self._callback.OnInvoke.with_call(message, timeout=self.timeout,
+                                                                metadata=metadata)
         except grpc.RpcError as err:
             status = _status_of(err)
             body = json.dumps(json_format.MessageToDict(

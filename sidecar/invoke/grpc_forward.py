@@ -52,8 +52,6 @@ from .registry_dir import RegistryEntry
 __all__ = ["GrpcForwarder", "app_response", "invoke_request", "request_metadata"]
 _DAPR_PREFIX = "dapr-"
 _CHANNEL_OPTIONS = (
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     # A runtime that just restarted on the same port is retried within a second, not 20 s.
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
@@ -154,9 +152,12 @@ class GrpcForwarder:
     """Calls ``InvokeService`` on other runtimes over one cached channel per app id."""
 
     def __init__(self, caller: str, timeout: float = APP_CHANNEL_TIMEOUT,
-                 api_token: str = "") -> None:
+                 api_token: str = "", max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self.caller = caller
         self.timeout = timeout
+        self._options = [*_CHANNEL_OPTIONS,
+                         ("grpc.max_send_message_length", max_message_bytes),
+                         ("grpc.max_receive_message_length", max_message_bytes)]
         self._api_token = api_token
         self._targets: dict[str, _Target] = {}  # app id -> channel to its runtime
         self._lock = threading.Lock()
@@ -200,7 +201,7 @@ class GrpcForwarder:
                 return target.stub
             if target is not None:
                 target.channel.close()
-            channel = grpc.insecure_channel(_address(entry), options=list(_CHANNEL_OPTIONS))
+            channel = grpc.insecure_channel(_address(entry), options=self._options)
             target = _Target(address, channel, api_service_v1.DaprStub(channel))
             self._targets[entry.app_id] = target
             return target.stub

@@ -25,7 +25,7 @@ from typing import Any, NoReturn, cast
 
 import grpc
 
-from ..settings import MAX_MESSAGE_BYTES, Settings
+from ..settings import Settings
 from .messages import (
     API_TOKEN_HEADER,
     APP_ID_HEADER,
@@ -46,8 +46,6 @@ _NOT_FORWARDED = frozenset({"user-agent", "te", "content-type", API_TOKEN_HEADER
 # Rich error details (google.rpc.Status) ride in this trailer; they must come back.
 _STATUS_DETAILS = "grpc-status-details-bin"
 _CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
     ("grpc.enable_http_proxy", 0),
@@ -125,7 +123,10 @@ class GrpcProxy(grpc.GenericRpcHandler):
         with self._lock:
             channel = self._channels.get(address)
             if channel is None:
-                channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+                channel = grpc.insecure_channel(address, options=[
+                    *_CHANNEL_OPTIONS,
+                    ("grpc.max_send_message_length", self.settings.max_message_bytes),
+                    ("grpc.max_receive_message_length", self.settings.max_message_bytes)])
                 self._channels[address] = channel
             return channel
 

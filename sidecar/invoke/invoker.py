@@ -35,7 +35,8 @@ class Invoker:
     def __init__(self, settings: Settings, channel: AppChannel | None) -> None:
         self.settings = settings
         self.channel = channel
-        self._forwarder = GrpcForwarder(settings.app_id, api_token=settings.api_token)
+        self._forwarder = GrpcForwarder(settings.app_id, api_token=settings.api_token,
+                                        max_message_bytes=settings.max_message_bytes)
 
     def invoke(self, app_id: str, method: str, request: AppRequest) -> AppResponse:
         if not app_id:

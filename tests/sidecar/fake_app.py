@@ -79,11 +79,11 @@ def _handler(app: FakeApp) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def run_fake_app(subscribed: set[str] | None = None, port: int = 0,
-                 tls: ssl.SSLContext | None = None) -> Iterator[FakeApp]:
-    """Serve a FakeApp on loopback (``port``, default a free one) for the block; over TLS
-    with ``tls`` (a server context)."""
+                 tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> Iterator[FakeApp]:
+    """Serve a FakeApp on ``host`` (default loopback) and ``port`` (default a free one) for the
+    block; over TLS with ``tls`` (a server context)."""
     app = FakeApp(port=port, subscribed=set(subscribed or ()))
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(app))
+    server = ThreadingHTTPServer((host, port), _handler(app))
     server.daemon_threads = True
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
