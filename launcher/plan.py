@@ -119,6 +119,7 @@ def _runtime(app: AppSpec, ports: tuple[int, int], resources: tuple[Path, ...],
         argv += ["--resources-path", str(path)]
     if app.config_file is not None:
         argv += ["--config", str(app.config_file)]
+    argv += app.daprd_flags
     # Relative paths inside component files (secretsFile, rootPath) resolve from here.
     # The health endpoint answers without the token, as daprd's does.
     return ProcessSpec(f"{app.app_id}:dapr", tuple(argv), app.app_dir,

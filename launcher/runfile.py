@@ -9,9 +9,11 @@ naming the file, the app and the field. Path rules are the documented ones:
   ``appDirPath``.
 
 ``common`` holds values shared by every app; an app's own value wins, and ``env`` maps merge
-(the app's keys override common's). Documented properties this launcher has no use for (metrics,
-profiling, log destinations, ...) are accepted and ignored; any other key is an error, so a typo
-such as ``appPorts`` never passes silently.
+(the app's keys override common's). ``appMaxConcurrency``, ``maxBodySize``,
+``daprHTTPMaxRequestSize`` and ``appChannelAddress`` go to the runtime as the daprd flags
+``dapr run`` makes of them. Documented properties this launcher has no use for (metrics,
+profiling, log destinations, ...) are accepted and ignored; any other key is an error, so a
+typo such as ``appPorts`` never passes silently.
 """
 
 from __future__ import annotations
@@ -24,19 +26,24 @@ from typing import Any
 
 import yaml
 
-from sidecar.settings import LOG_LEVELS
+from sidecar.settings import LOG_LEVELS, parse_byte_size
 
 __all__ = ["AppSpec", "RunFile", "RunFileError", "load_run_file", "parse_run_file"]
 
+#: Properties passed to the runtime, as the daprd flag ``dapr run`` makes of each.
+_DAPRD_FLAGS = {"appMaxConcurrency": "--app-max-concurrency",
+                "maxBodySize": "--max-body-size",
+                "daprHTTPMaxRequestSize": "--dapr-http-max-request-size",
+                "appChannelAddress": "--app-channel-address"}
 #: Properties this launcher acts on.
 _USED = frozenset({"appID", "appDirPath", "appPort", "daprHTTPPort", "daprGRPCPort", "command",
                    "resourcesPath", "resourcesPaths", "env", "logLevel", "configFilePath",
-                   "appProtocol"})
+                   "appProtocol", *_DAPRD_FLAGS})
 #: Documented self-hosted properties that make no difference to the local runtime.
-_IGNORED = frozenset({"appChannelAddress", "daprInternalGRPCPort", "metricsPort",
+_IGNORED = frozenset({"daprInternalGRPCPort", "metricsPort", "schedulerHostAddress",
                       "unixDomainSocket", "profilePort", "enableProfiling", "apiListenAddresses",
-                      "appMaxConcurrency", "placementHostAddress", "appSSL",
-                      "daprHTTPMaxRequestSize", "daprHTTPReadBufferSize", "enableAppHealthCheck",
+                      "placementHostAddress", "appSSL", "readBufferSize",
+                      "daprHTTPReadBufferSize", "enableAppHealthCheck",
                       "appHealthCheckPath", "appHealthProbeInterval", "appHealthProbeTimeout",
                       "appHealthThreshold", "enableApiLogging", "runtimePath",
                       "appLogDestination", "daprdLogDestination", "containerImage",
@@ -63,6 +70,8 @@ class AppSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "info"
     config_file: Path | None = None
+    #: More daprd flags for the runtime (``_DAPRD_FLAGS``), e.g. ``("--max-body-size", "16Mi")``.
+    daprd_flags: tuple[str, ...] = ()
 
     @property
     def target(self) -> str | None:
@@ -158,6 +167,29 @@ def _resolved_paths(entry: Mapping[str, Any], base: Path, where: str) -> dict[st
     return out
 
 
+def _daprd_flags(where: str, merged: Mapping[str, Any]) -> tuple[str, ...]:
+    """The daprd flags of the run file's properties, each value checked as the runtime will."""
+    flags: list[str] = []
+    for key, flag in _DAPRD_FLAGS.items():
+        value = merged.get(key)
+        if value is None:
+            continue
+        text = str(value).strip()
+        if key == "maxBodySize":
+            try:
+                parse_byte_size(text)
+            except ValueError as err:
+                raise _fail(where, f"maxBodySize: {err}") from None
+        elif key == "appChannelAddress":
+            if not isinstance(value, str) or not text:
+                raise _fail(where, f"appChannelAddress must be a host name or address, "
+                                   f"got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(where, f"{key} must be a whole number, got {value!r}")
+        flags += [flag, text]
+    return tuple(flags)
+
+
 def _check_keys(where: str, entry: Mapping[str, Any]) -> None:
     unknown = sorted(str(key) for key in entry if key not in _USED | _IGNORED)
     if unknown:
@@ -206,7 +238,8 @@ def _build_app(index: int, raw: Any, common: Mapping[str, Any], base: Path) -> A
         **{name: _port(where, key, merged.get(key)) for name, key in zip(
             ("app_port", "http_port", "grpc_port"), _PORT_KEYS, strict=True)},
         env={**_env(f"{where} common", common.get("env")), **_env(where, raw.get("env"))},
-        log_level=level, config_file=own.get("configFilePath") or common.get("configFilePath"))
+        log_level=level, config_file=own.get("configFilePath") or common.get("configFilePath"),
+        daprd_flags=_daprd_flags(where, merged))
 
 
 def _check_unique(apps: list[AppSpec]) -> None:

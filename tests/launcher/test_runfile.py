@@ -89,6 +89,21 @@ def test_command_plan_matches_the_dapr_cli(tmp_path: Path) -> None:
     assert argv[argv.index("--resources-path") + 1] == str(tmp_path / "config")
 
 
+def test_daprd_properties_reach_the_runtime_as_dapr_run_passes_them(tmp_path: Path) -> None:
+    (tmp_path / "config/embedded").mkdir(parents=True)
+    path = write(tmp_path, {"version": 1, "common": {"resourcesPath": "config",
+                                                     "appMaxConcurrency": 2},
+                            "apps": [app(maxBodySize="16Mi", daprHTTPMaxRequestSize=8,
+                                         appChannelAddress="127.0.0.2", metricsPort=9090)]})
+    (plan,) = build_plan(load_run_file(path), "embedded", tmp_path / "reg")
+    argv = list(plan.runtime.argv)
+    assert argv[argv.index("--app-max-concurrency") + 1] == "2"
+    assert argv[argv.index("--max-body-size") + 1] == "16Mi"
+    assert argv[argv.index("--dapr-http-max-request-size") + 1] == "8"
+    assert argv[argv.index("--app-channel-address") + 1] == "127.0.0.2"
+    assert "--metrics-port" not in argv  # ignored by the launcher, as before
+
+
 def test_embedded_profile_needs_the_embedded_folder(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
     path = write(tmp_path, {"version": 1, "common": {"resourcesPath": "config"},
@@ -131,6 +146,10 @@ BAD = [
     ({"version": 1, "apps": [app(), app(appID="b", appPort=9101)]},
      "port 9101 is used twice: a daprHTTPPort and b appPort"),
     ({"version": 1, "common": "x", "apps": [app()]}, "common must be a mapping"),
+    ({"version": 1, "apps": [app(maxBodySize="4MB")]}, "maxBodySize: not a size: '4MB'"),
+    ({"version": 1, "apps": [app(appMaxConcurrency="two")]},
+     "appMaxConcurrency must be a whole number, got 'two'"),
+    ({"version": 1, "apps": [app(appChannelAddress="")]}, "appChannelAddress must be a host"),
 ]
 
 
