@@ -228,8 +228,10 @@ class Supervisor:
         delay = child.history.record(child.started_at, now)
         if delay is None:
             if child.pump is not None:
-                # The pump may still be reading the last lines; give it a moment.
-                child.pump.join(timeout=0.5)
+                # The pump may still be reading the last lines. The group is dead, so the pipe
+                # ends as soon as they are read; the bound only matters if an escaped grandchild
+                # holds it open (0.5 s, the bound before, is short on a loaded machine).
+                child.pump.join(timeout=5.0)
             policy = self.policy
             raise CrashLoop(
                 f"{how}: {child.history.in_window} exits within {policy.crash_window:g} s "
