@@ -56,7 +56,6 @@ NOT_SERVED: dict[str, tuple[object, str]] = {
     "app-health-probe-interval": ("5", "the app's health is not probed"),
     "app-health-probe-timeout": ("500", "the app's health is not probed"),
     "app-health-threshold": ("3", "the app's health is not probed"),
-    "enable-api-logging": (False, "API calls are not logged one by one"),
     "allowed-origins": ("*", "the HTTP API sends no CORS headers"),
     "read-buffer-size": ("4Ki", "request headers are not limited by size"),
     "dapr-http-read-buffer-size": ("4", "request headers are not limited by size"),
@@ -166,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
              f"{defaults.SHUTDOWN_GRACE:g})")
     add("--log-as-json", type=_go_bool, nargs="?", const=True,
         help="one JSON object per log line (as LOG_FORMAT=json)")
+    add("--enable-api-logging", type=_go_bool, nargs="?", const=True,
+        help="log every API call; wins over the --config file's spec.logging.apiLogging")
     add("--mode", help="standalone, the only mode served")
     add("--unix-domain-socket", help="not served: the APIs listen on TCP ports")
     add("--wait", type=_go_bool, nargs="?", const=True,
@@ -285,6 +286,7 @@ def parse_settings(argv: Sequence[str] | None = None,
         shutdown_grace=(defaults.SHUTDOWN_GRACE if args.dapr_graceful_shutdown_seconds is None
                         else float(args.dapr_graceful_shutdown_seconds)),
         log_as_json=bool(args.log_as_json),
+        api_logging=args.enable_api_logging,
         wait=bool(args.wait),
         ignored_flags=_ignored(args),
     )

@@ -17,6 +17,7 @@ Honoured:
                             ``pkg/api/grpc/endpoints.go``)
     spec.accessControl      service invocation received from other runtimes (``pkg/acl``)
     spec.tracing            samplingRate and stdout (``sidecar/tracing.py``)
+    spec.logging.apiLogging enabled, obfuscateURLs, omitHealthChecks (``sidecar/api_logging.py``)
 
 Every other setting (``metric``, ``mtls``, ``features``, ``tracing.otel``, ...) is named in one
 warning at start-up and otherwise ignored.
@@ -35,6 +36,7 @@ from typing import Any
 import grpc
 import yaml
 
+from .api_logging import ApiLogging
 from .errors import DaprError
 from .tracing import Tracer
 
@@ -62,7 +64,10 @@ _KIND = "Configuration"
 _ALLOW, _DENY = "allow", "deny"
 _DEFAULT_TRUST_DOMAIN = "public"
 _DEFAULT_NAMESPACE = "default"
-_HONOURED = frozenset({"secrets", "api", "accessControl", "tracing"})
+_HONOURED = frozenset({"secrets", "api", "accessControl", "tracing", "logging"})
+#: daprd's APILoggingSpec fields -> ApiLogging's.
+_API_LOGGING_FIELDS = {"enabled": "enabled", "obfuscateURLs": "obfuscate_urls",
+                       "omitHealthChecks": "omit_health_checks"}
 _TRACING_HONOURED = frozenset({"samplingRate", "stdout"})
 _ENV_REFERENCE = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z0-9_]+)")
 #: HTTP endpoint groups daprd registers whatever the API rules say (``AlwaysAllowed``).
@@ -209,6 +214,7 @@ class Configuration:
     access_control: AccessControl | None = None
     sampling_rate: str = ""
     stdout: bool = False
+    api_logging: ApiLogging = field(default_factory=ApiLogging)
     ignored: tuple[str, ...] = ()
 
     def secret_allowed(self, store: str, key: str) -> bool:
@@ -408,9 +414,24 @@ def _access_control(r: _Reader, value: Any) -> AccessControl | None:
     return AccessControl(default, trust or _DEFAULT_TRUST_DOMAIN, policies)
 
 
-def _ignored(spec: Mapping[str, Any], tracing: Mapping[str, Any]) -> tuple[str, ...]:
+def _api_logging(r: _Reader, logging_spec: Mapping[str, Any]) -> ApiLogging:
+    raw = r.mapping(logging_spec.get("apiLogging"), "logging.apiLogging")
+    values: dict[str, bool] = {}
+    for key, value in raw.items():
+        where = f"logging.apiLogging.{key}"
+        if key not in _API_LOGGING_FIELDS:
+            raise r.fail(where, f"unknown field (known: {', '.join(_API_LOGGING_FIELDS)})")
+        if not isinstance(value, bool):
+            raise r.fail(where, f"must be true or false, got {value!r}")
+        values[_API_LOGGING_FIELDS[key]] = value
+    return ApiLogging(**values)
+
+
+def _ignored(spec: Mapping[str, Any], tracing: Mapping[str, Any],
+             logging_spec: Mapping[str, Any]) -> tuple[str, ...]:
     names = [f"spec.{key}" for key in spec if key not in _HONOURED]
     names += [f"spec.tracing.{key}" for key in tracing if key not in _TRACING_HONOURED]
+    names += [f"spec.logging.{key}" for key in logging_spec if key != "apiLogging"]
     return tuple(names)
 
 
@@ -426,6 +447,7 @@ def load_configuration(paths: Sequence[Path],
     r = _Reader(paths)
     api = r.mapping(spec.get("api"), "api")
     tracing = r.mapping(spec.get("tracing"), "tracing")
+    logging_spec = r.mapping(spec.get("logging"), "logging")
     stdout = tracing.get("stdout", False)
     if not isinstance(stdout, bool):
         raise r.fail("tracing.stdout", f"must be true or false, got {stdout!r}")
@@ -434,7 +456,8 @@ def load_configuration(paths: Sequence[Path],
         api_allowed=_api_rules(r, api, "allowed"), api_denied=_api_rules(r, api, "denied"),
         access_control=_access_control(r, spec.get("accessControl")),
         sampling_rate=r.text(tracing.get("samplingRate"), "tracing.samplingRate"),
-        stdout=stdout, ignored=_ignored(spec, tracing))
+        stdout=stdout, api_logging=_api_logging(r, logging_spec),
+        ignored=_ignored(spec, tracing, logging_spec))
     if configuration.ignored:
         _log.warning("Configuration %s: not supported by the local runtime, ignored: %s",
                      r.where, ", ".join(configuration.ignored))

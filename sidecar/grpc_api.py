@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
@@ -37,8 +38,9 @@ from grpc_status import rpc_status
 
 from . import api_token
 from . import grpc_messages as convert
+from .api_logging import api_logging, log_grpc_call
 from .components.bindings.base import BindingRequest
-from .configuration import configuration_of
+from .configuration import Configuration, configuration_of
 from .errors import ERROR_DOMAIN, DaprError
 from .grpc_errors import AppStatus, Reject, abort, abort_with, app_failure, error_details, packed
 from .grpc_streaming import subscribe_topic_events
@@ -47,7 +49,7 @@ from .invoke.messages import FORWARD_HEADER
 from .pubsub.publisher import BulkEntry
 from .runtime import Runtime
 from .settings import MAX_STREAMING_SUBSCRIPTIONS
-from .tracing import GRPC_TRACE_BIN, incoming
+from .tracing import GRPC_TRACE_BIN, Tracer, incoming
 
 __all__ = [
     "IMPLEMENTED_RPCS",
@@ -79,21 +81,38 @@ def _rpc(handler: _Handler) -> _Handler:
 
     @functools.wraps(handler)
     def wrapper(self: DaprGrpcApi, request: Any, context: grpc.ServicerContext) -> Any:
-        name = handler.__name__
-        metadata = context.invocation_metadata()
-        # Calls forwarded by another runtime stand for daprd's internal API: no API rules.
         configuration, tracer = configuration_of(self._runtime)
-        if not any(k == FORWARD_HEADER for k, _ in metadata) \
-                and not configuration.grpc_api_allowed(name):
-            abort(context, grpc.StatusCode.UNIMPLEMENTED, _NOT_IMPLEMENTED, _NOT_IMPLEMENTED,
-                   {"http.code": str(int(HTTPStatus.NOT_IMPLEMENTED)),
-                    "http.error_message": "requested endpoint is not available"})
-        with tracer.span(f"{_SERVICE}/{name}", incoming(metadata)) as span:
-            if span is not None and name != "InvokeService":
-                context.send_initial_metadata([(GRPC_TRACE_BIN, span.context.grpc_trace_bin())])
-            return _run(self, handler, request, context)
+        if api_logging(self._runtime.settings.api_logging, configuration.api_logging) is None:
+            return _serve(self, handler, request, context, configuration, tracer)
+        started = time.monotonic()
+        try:
+            return _serve(self, handler, request, context, configuration, tracer)
+        finally:  # after an abort too: daprd logs every call with its code
+            code = context.code()
+            log_grpc_call(f"{_SERVICE}/{handler.__name__}",
+                          next((str(v) for k, v in context.invocation_metadata()
+                                if k == "user-agent"), ""),
+                          code.value[0] if isinstance(code, grpc.StatusCode) else 0,
+                          (time.monotonic() - started) * 1000)
 
     return cast(_Handler, wrapper)
+
+
+def _serve(api: DaprGrpcApi, handler: Callable[..., Any], request: Any,
+           context: grpc.ServicerContext, configuration: Configuration, tracer: Tracer) -> Any:
+    """``handler``'s answer under the API rules and tracing."""
+    name = handler.__name__
+    metadata = context.invocation_metadata()
+    # Calls forwarded by another runtime stand for daprd's internal API: no API rules.
+    if not any(k == FORWARD_HEADER for k, _ in metadata) \
+            and not configuration.grpc_api_allowed(name):
+        abort(context, grpc.StatusCode.UNIMPLEMENTED, _NOT_IMPLEMENTED, _NOT_IMPLEMENTED,
+               {"http.code": str(int(HTTPStatus.NOT_IMPLEMENTED)),
+                "http.error_message": "requested endpoint is not available"})
+    with tracer.span(f"{_SERVICE}/{name}", incoming(metadata)) as span:
+        if span is not None and name != "InvokeService":
+            context.send_initial_metadata([(GRPC_TRACE_BIN, span.context.grpc_trace_bin())])
+        return _run(api, handler, request, context)
 
 
 def _run(api: DaprGrpcApi, handler: Callable[..., Any], request: Any,

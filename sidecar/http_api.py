@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import api_token
 from . import http_requests as parse
+from .api_logging import ApiLogging, api_logging, log_http_call
 from .configuration import HTTP_API_GROUPS, configuration_of
 from .errors import DaprError
 from .invoke.messages import (
@@ -165,20 +167,49 @@ class HttpApi:
         def go_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
             return start_response(go_status_line(status), headers, exc_info)
 
+        started = time.monotonic()
+        response = self.respond(request)
+        logging_on = api_logging(self.runtime.settings.api_logging,
+                                 configuration_of(self.runtime)[0].api_logging)
+        if logging_on is not None:
+            self._log_call(logging_on, request, response, started)
+        return response(environ, go_start_response)
+
+    def respond(self, request: Request) -> Response:
+        """The answer to ``request``: refused without the API token, traced but health checks."""
         if api_token.http_rejection(self.runtime.settings.api_token, request.method,
                                     request.path, request.headers.get(API_TOKEN_HEADER)):
-            rejection = Response(api_token.HTTP_REJECTION_BODY, HTTPStatus.UNAUTHORIZED,
-                                 content_type="text/plain; charset=utf-8",
-                                 headers={"X-Content-Type-Options": "nosniff"})
-            return rejection(environ, go_start_response)
+            return Response(api_token.HTTP_REJECTION_BODY, HTTPStatus.UNAUTHORIZED,
+                            content_type="text/plain; charset=utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
         if "/healthz" in request.path:  # daprd traces every call but health checks
-            return self.dispatch(request)(environ, go_start_response)
+            return self.dispatch(request)
         parent = incoming(request.headers.items())
         with configuration_of(self.runtime)[1].span(request.path, parent) as span:
             response = self.dispatch(request)
             if span is not None and TRACEPARENT not in response.headers:
                 response.headers.update(context_headers(span.context))
-        return response(environ, go_start_response)
+        return response
+
+    def _log_call(self, logging_on: ApiLogging, request: Request, response: Response,
+                  started: float) -> None:
+        if logging_on.omit_health_checks and "/healthz" in request.path:
+            return
+        method = (self._endpoint_name(request) if logging_on.obfuscate_urls
+                  else f"{request.method} {request.path}")
+        log_http_call(method, request.headers.get("User-Agent", ""), response.status_code,
+                      response.calculate_content_length() or 0,
+                      (time.monotonic() - started) * 1000)
+
+    def _endpoint_name(self, request: Request) -> str:
+        """The endpoint's name without its parameters (``GetState``), for obfuscated logs."""
+        if request.headers.get(APP_ID_HEADER) and not request.path.startswith(_API_PREFIX):
+            return "Invoke"
+        try:
+            endpoint, _ = self.url_map.bind_to_environ(request.environ).match()
+        except HTTPException:
+            return "NotFound"
+        return "".join(part.capitalize() for part in str(endpoint).split("_"))
 
     def _allowed(self, endpoint: str, path: str) -> bool:
         """``spec.api`` rules: daprd does not register a disallowed endpoint at all (404)."""

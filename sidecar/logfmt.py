@@ -46,6 +46,7 @@ __all__ = [
     "FIELDS",
     "FORMATS",
     "LEVELS",
+    "TEXT_FIELDS",
     "JsonFormatter",
     "LogOptions",
     "OneLineFormatter",
@@ -63,6 +64,8 @@ FORMATS = ("text", "json")
 DEFAULT_REPEAT_SECONDS = 10.0
 #: The ``extra`` key whose dict a JSON line adds as fields: ``_log.info(..., extra={FIELDS: {}})``.
 FIELDS = "fields"
+#: With ``extra={TEXT_FIELDS: True}`` a text line ends with the ``FIELDS`` too, as key=value.
+TEXT_FIELDS = "text_fields"
 #: Longest details kept of an error, in characters.
 _MAX_DETAILS = 300
 _LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
@@ -179,6 +182,9 @@ class OneLineFormatter(logging.Formatter):
         if self.usesTime():
             record.asctime = self.formatTime(record, self.datefmt)
         line = self.formatMessage(record)
+        if getattr(record, TEXT_FIELDS, False):
+            line += "".join(f' {key}="{value}"' if " " in str(value) else f" {key}={value}"
+                            for key, value in (getattr(record, FIELDS, None) or {}).items())
         error = record.exc_info[1] if record.exc_info else None
         if error is not None:
             where = _raised_at(error)

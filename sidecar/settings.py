@@ -23,8 +23,9 @@ daprd's other flags, as daprd takes them (no environment variable):
 
     --max-body-size 4Mi (or --dapr-http-max-request-size 4, in MB), --app-channel-address
     127.0.0.1, --app-max-concurrency -1 (no limit), --dapr-graceful-shutdown-seconds 5,
-    --log-as-json, --app-ssl, --version, --wait; the rest of daprd's flags are taken and
-    ignored, with one warning naming those given a value that asks for something (``_cli.py``).
+    --log-as-json, --enable-api-logging, --app-ssl, --version, --wait; the rest of daprd's
+    flags are taken and ignored, with one warning naming those given a value that asks for
+    something (``_cli.py``).
 """
 
 from __future__ import annotations
@@ -175,6 +176,8 @@ class Settings:
     shutdown_grace: float = SHUTDOWN_GRACE
     #: ``--log-as-json``: one JSON object per log line (as ``LOG_FORMAT=json``).
     log_as_json: bool = False
+    #: ``--enable-api-logging``; None when not given (the ``--config`` files decide).
+    api_logging: bool | None = None
     #: ``--wait``: only wait until the runtime on ``http_port`` is outbound ready, then exit.
     wait: bool = False
     #: daprd flags that were given but ask for what this runtime lacks, each with why; one

@@ -114,6 +114,9 @@ def test_honoured_flags() -> None:
     assert (parsed.app_host, parsed.app_max_concurrency) == ("10.0.0.7", 4)
     assert (parsed.shutdown_grace, parsed.wait) == (0.0, True)
     assert parse_settings([], environ={}).app_host == "127.0.0.1"
+    # --enable-api-logging has three states: given true, given false, not given (the file's).
+    assert [parse_settings(argv, environ={}).api_logging for argv in (
+        ["--enable-api-logging"], ["--enable-api-logging=false"], [])] == [True, False, None]
 
 
 @pytest.mark.parametrize(("text", "size"), [
