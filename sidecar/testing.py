@@ -268,7 +268,7 @@ def dapr_sidecar(monkeypatch: pytest.MonkeyPatch,
     """A factory starting ``python -m sidecar`` runtimes for this test; see docs/testing.md.
 
     ``dapr_sidecar(resources, app_id="app", *, app_port=None, env=None, cwd=None,
-    timeout=20.0)`` starts a runtime on free ports with the component folder(s)
+    timeout=20.0, flags=())`` starts a runtime on free ports with the component folder(s)
     ``resources``, waits until it is healthy and sets ``DAPR_HTTP_PORT`` / ``DAPR_GRPC_PORT``
     (and unsets ``DAPR_HTTP_ENDPOINT`` / ``DAPR_GRPC_ENDPOINT``), so a ``DaprClient()``
     created afterwards talks to it. It returns the ``Sidecar``. The runtimes of one test share
@@ -279,10 +279,11 @@ def dapr_sidecar(monkeypatch: pytest.MonkeyPatch,
     with ExitStack() as running:
         def start(resources: _PathArg | Sequence[_PathArg], app_id: str = "app", *,
                   app_port: int | None = None, env: Mapping[str, str] | None = None,
-                  cwd: _PathArg | None = None, timeout: float = 20.0) -> Sidecar:
+                  cwd: _PathArg | None = None, timeout: float = 20.0,
+                  flags: Sequence[str] = ()) -> Sidecar:
             paths = [resources] if isinstance(resources, str | os.PathLike) else resources
             sidecar = running.enter_context(run_sidecar(
-                app_id, paths, app_port, env, cwd, registry, timeout=timeout))
+                app_id, paths, app_port, env, cwd, registry, timeout=timeout, flags=flags))
             for name in _SDK_ENDPOINT_VARS:
                 monkeypatch.delenv(name, raising=False)
             for name, value in sidecar.env.items():

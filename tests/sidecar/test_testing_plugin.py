@@ -43,7 +43,8 @@ def test_a_users_test_reaches_the_runtime_through_the_sdk(pytester: pytest.Pytes
         from dapr.clients import DaprClient
 
         def test_state_round_trip(dapr_sidecar):
-            sidecar = dapr_sidecar("resources", app_id="my-app")
+            sidecar = dapr_sidecar("resources", app_id="my-app",
+                                   flags=["--app-max-concurrency", "4"])
             assert os.environ["DAPR_GRPC_PORT"] == str(sidecar.grpc_port)
             assert os.environ["DAPR_HTTP_PORT"] == str(sidecar.http_port)
             assert "DAPR_GRPC_ENDPOINT" not in os.environ
@@ -51,6 +52,7 @@ def test_a_users_test_reaches_the_runtime_through_the_sdk(pytester: pytest.Pytes
                 client.save_state("statestore", "order-1", '{"total": 3}')
                 assert client.get_state("statestore", "order-1").data == b'{"total": 3}'
                 assert client.get_metadata().application_id == "my-app"
+            assert "--app-max-concurrency" in sidecar.process.args  # daprd's flags pass on
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
