@@ -17,6 +17,8 @@ Called`` with ``method`` (``/dapr.proto.runtime.v1.Dapr/GetState``), ``useragent
 status number) and ``duration``: daprd's fields (``pkg/api/http/server.go`` ``useAPILogging``,
 ``pkg/api/grpc/server.go`` ``printAPILog``). The fields are on the text line and, with JSON
 logs, fields of the object. Like every info line they show at ``--log-level`` info or debug.
+One difference: a streaming subscription (``SubscribeTopicEventsAlpha1``) is logged when it
+opens, where daprd logs it when it ends.
 """
 
 from __future__ import annotations
