@@ -27,38 +27,49 @@ from .settings import Settings
 
 __all__ = ["NOT_SERVED", "build_parser", "parse_settings"]
 
+# Why a flag is ignored, for the flags that share a reason.
+_NO_INTERNAL_PORT = "runtimes call each other on the gRPC API port"
+_NO_PUBLIC_PORT = "health and metadata are served on the HTTP API port"
+_NO_PROFILING = "there is no profiling server"
+_NO_CONTROL_PLANE = "there is no control plane"
+_NO_ACTORS = "there are no actors"
+_NO_SCHEDULER = "there is no scheduler (jobs, actor reminders)"
+_NO_METRICS = "there is no metrics endpoint"
+_NO_HEALTH_PROBES = "the app's health is not probed"
+_NO_HEADER_LIMIT = "request headers are not limited by size"
+
 #: daprd flags this runtime takes and ignores: flag -> (the value that asks for nothing, as
 #: daprd parses it, or None when any value given asks for something; why it is ignored).
 NOT_SERVED: dict[str, tuple[object, str]] = {
-    "dapr-internal-grpc-port": ("", "runtimes call each other on the gRPC API port"),
-    "dapr-internal-grpc-listen-address": ("", "runtimes call each other on the gRPC API port"),
-    "dapr-public-port": ("", "health and metadata are served on the HTTP API port"),
-    "dapr-public-listen-address": ("", "health and metadata are served on the HTTP API port"),
-    "enable-profiling": (False, "there is no profiling server"),
-    "profile-port": ("7777", "there is no profiling server"),
-    "control-plane-address": ("", "there is no control plane"),
-    "control-plane-trust-domain": ("localhost", "there is no control plane"),
-    "control-plane-namespace": ("default", "there is no control plane"),
-    "sentry-address": ("", "there is no control plane"),
-    "sentry-request-jwt-audiences": ("", "there is no control plane"),
+    "dapr-internal-grpc-port": ("", _NO_INTERNAL_PORT),
+    "dapr-internal-grpc-listen-address": ("", _NO_INTERNAL_PORT),
+    "dapr-public-port": ("", _NO_PUBLIC_PORT),
+    "dapr-public-listen-address": ("", _NO_PUBLIC_PORT),
+    "enable-profiling": (False, _NO_PROFILING),
+    "profile-port": ("7777", _NO_PROFILING),
+    "control-plane-address": ("", _NO_CONTROL_PLANE),
+    "control-plane-trust-domain": ("localhost", _NO_CONTROL_PLANE),
+    "control-plane-namespace": ("default", _NO_CONTROL_PLANE),
+    "sentry-address": ("", _NO_CONTROL_PLANE),
+    "sentry-request-jwt-audiences": ("", _NO_CONTROL_PLANE),
     "enable-mtls": (False, "there is no mTLS, runtimes authenticate each other with "
                            "DAPR_API_TOKEN"),
-    "placement-host-address": ("", "there are no actors"),
-    "actors-service": ("", "there are no actors"),
-    "reminders-service": ("", "there are no actors"),
-    "scheduler-host-address": ("", "there is no scheduler (jobs, actor reminders)"),
-    "scheduler-job-streams": ("3", "there is no scheduler (jobs, actor reminders)"),
-    "enable-metrics": (False, "there is no metrics endpoint"),
-    "metrics-port": (None, "there is no metrics endpoint"),
-    "metrics-listen-address": (None, "there is no metrics endpoint"),
-    "enable-app-health-check": (False, "the app's health is not probed"),
-    "app-health-check-path": ("/healthz", "the app's health is not probed"),
-    "app-health-probe-interval": ("5", "the app's health is not probed"),
-    "app-health-probe-timeout": ("500", "the app's health is not probed"),
-    "app-health-threshold": ("3", "the app's health is not probed"),
+    "placement-host-address": ("", _NO_ACTORS),
+    "actors-service": ("", _NO_ACTORS),
+    "reminders-service": ("", _NO_ACTORS),
+    "scheduler-host-address": ("", _NO_SCHEDULER),
+    "scheduler-job-streams": ("3", _NO_SCHEDULER),
+    "enable-metrics": (False, _NO_METRICS),
+    "metrics-port": (None, _NO_METRICS),
+    "metrics-listen-address": (None, _NO_METRICS),
+    "enable-app-health-check": (False, _NO_HEALTH_PROBES),
+    "app-health-check-path": ("/healthz", _NO_HEALTH_PROBES),
+    "app-health-probe-interval": ("5", _NO_HEALTH_PROBES),
+    "app-health-probe-timeout": ("500", _NO_HEALTH_PROBES),
+    "app-health-threshold": ("3", _NO_HEALTH_PROBES),
     "allowed-origins": ("*", "the HTTP API sends no CORS headers"),
-    "read-buffer-size": ("4Ki", "request headers are not limited by size"),
-    "dapr-http-read-buffer-size": ("4", "request headers are not limited by size"),
+    "read-buffer-size": ("4Ki", _NO_HEADER_LIMIT),
+    "dapr-http-read-buffer-size": ("4", _NO_HEADER_LIMIT),
     "dapr-block-shutdown-duration": (None, "shutdown is not held for the app"),
 }
 # Boolean flags among them (the rest take a value).

@@ -36,7 +36,7 @@ from .invoke.messages import (
 )
 from .pubsub.bulk_requests import bulk_entries, failed_entries_body
 from .runtime import Runtime
-from .tracing import TRACEPARENT, context_headers, incoming
+from .tracing import TRACEPARENT, Tracer, context_headers, incoming
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -168,14 +168,14 @@ class HttpApi:
             return start_response(go_status_line(status), headers, exc_info)
 
         started = time.monotonic()
-        response = self.respond(request)
-        logging_on = api_logging(self.runtime.settings.api_logging,
-                                 configuration_of(self.runtime)[0].api_logging)
+        configuration, tracer = configuration_of(self.runtime)
+        response = self._respond(request, tracer)
+        logging_on = api_logging(self.runtime.settings.api_logging, configuration.api_logging)
         if logging_on is not None:
             self._log_call(logging_on, request, response, started)
         return response(environ, go_start_response)
 
-    def respond(self, request: Request) -> Response:
+    def _respond(self, request: Request, tracer: Tracer) -> Response:
         """The answer to ``request``: refused without the API token, traced but health checks."""
         if api_token.http_rejection(self.runtime.settings.api_token, request.method,
                                     request.path, request.headers.get(API_TOKEN_HEADER)):
@@ -185,7 +185,7 @@ class HttpApi:
         if "/healthz" in request.path:  # daprd traces every call but health checks
             return self.dispatch(request)
         parent = incoming(request.headers.items())
-        with configuration_of(self.runtime)[1].span(request.path, parent) as span:
+        with tracer.span(request.path, parent) as span:
             response = self.dispatch(request)
             if span is not None and TRACEPARENT not in response.headers:
                 response.headers.update(context_headers(span.context))
